@@ -1,0 +1,72 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// CollectGarbage removes what crashes and deletes leave behind: versions and aliases
+// of function generations that no longer exist, and code zips that no version uses
+// and that are older than grace (a zip younger than that may belong to a
+// CreateFunction still in flight, which stores the zip before the function).
+func (s *Service) CollectGarbage(ctx context.Context, grace time.Duration) (removed int, err error) {
+	live := map[string]string{} // function name → generation
+	used := map[string]bool{}
+	for _, name := range s.st.Functions.Keys("") {
+		rec, _, err := s.loadFunction(name)
+		if err != nil {
+			continue
+		}
+		live[name] = rec.Gen
+		used[rec.Latest.CodeKey] = true
+	}
+	for _, t := range []struct {
+		keys  []string
+		del   func(string) error
+		isVer bool
+	}{
+		{s.st.Versions.Keys(""), func(k string) error { return s.st.Versions.Delete(ctx, k, 0) }, true},
+		{s.st.Aliases.Keys(""), func(k string) error { return s.st.Aliases.Delete(ctx, k, 0) }, false},
+	} {
+		for _, k := range t.keys {
+			parts := strings.SplitN(k, ".", 3)
+			if len(parts) == 3 && live[parts[0]] == parts[1] {
+				if t.isVer {
+					if e, ok := s.st.Versions.Get(k); ok {
+						used[codeKeyOf(e.Value)] = true
+					}
+				}
+				continue
+			}
+			if err := t.del(k); err != nil {
+				return removed, storeError(err)
+			}
+			removed++
+		}
+	}
+	objs, err := s.st.Code.List(ctx)
+	if err != nil {
+		return removed, storeError(err)
+	}
+	for _, o := range objs {
+		if used[o.SHA256Hex] || time.Since(o.ModTime) < grace {
+			continue
+		}
+		if err := s.st.Code.Delete(ctx, o.SHA256Hex); err != nil {
+			return removed, storeError(err)
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+// codeKeyOf reads the code key of a stored version.
+func codeKeyOf(b []byte) string {
+	var v versionConfig
+	if json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	return v.CodeKey
+}

@@ -1,0 +1,52 @@
+package control
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hearthfn/hearth/internal/errdefs"
+)
+
+// ListFunctions lists every function's $LATEST, or with functionVersion "ALL" every
+// version of every function, sorted by name (and version).
+func (s *Service) ListFunctions(ctx context.Context, functionVersion, marker string, maxItems int) (*ListFunctionsOutput, error) {
+	if functionVersion != "" && functionVersion != "ALL" {
+		return nil, validationError(functionVersion, "functionVersion", "Member must satisfy enum value set: [ALL]")
+	}
+	var all []*FunctionConfiguration
+	for _, name := range s.st.Functions.Keys("") {
+		rec, _, err := s.loadFunction(name)
+		if err != nil {
+			continue // deleted since Keys
+		}
+		all = append(all, s.render(name, &rec.Latest))
+		if functionVersion == "ALL" {
+			all = append(all, s.versionsOf(rec)...)
+		}
+	}
+	key := func(c *FunctionConfiguration) string { return c.FunctionName + ":" + c.Version }
+	less := func(a, b string) bool {
+		an, av, _ := strings.Cut(a, ":")
+		bn, bv, _ := strings.Cut(b, ":")
+		if an != bn {
+			return an < bn
+		}
+		return lessKey(av, bv)
+	}
+	page, next, err := paginate(all, marker, maxItems, key, less)
+	if err != nil {
+		return nil, err
+	}
+	if page == nil {
+		page = []*FunctionConfiguration{}
+	}
+	return &ListFunctionsOutput{Functions: page, NextMarker: next}, nil
+}
+
+// checkMaxItems applies the model's bound on MaxItems.
+func CheckMaxItems(n int) error {
+	if n < 0 || n > 10000 {
+		return errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000", n)
+	}
+	return nil
+}

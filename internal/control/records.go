@@ -1,0 +1,95 @@
+package control
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// functionRecord is one function: its $LATEST version and what belongs to the
+// function as a whole.
+type functionRecord struct {
+	Name        string        `json:"name"`
+	Gen         string        `json:"gen"`
+	Latest      versionConfig `json:"latest"`
+	LastVersion int           `json:"lastVersion"`
+	// PublishedHash is the configHash of the last published version, so PublishVersion
+	// can tell "nothing changed" without reading the version.
+	PublishedHash string            `json:"publishedHash,omitempty"`
+	Tags          map[string]string `json:"tags,omitempty"`
+}
+
+// versionConfig is everything that is fixed per version.
+type versionConfig struct {
+	Version       string            `json:"version"`
+	Runtime       string            `json:"runtime"`
+	Role          string            `json:"role"`
+	Handler       string            `json:"handler"`
+	Description   string            `json:"description,omitempty"`
+	Timeout       int               `json:"timeout"`
+	MemorySize    int               `json:"memorySize"`
+	EphemeralMB   int               `json:"ephemeralMB"`
+	Environment   map[string]string `json:"environment,omitempty"`
+	Architectures []string          `json:"architectures"`
+	Tracing       *TracingConfig    `json:"tracing,omitempty"`
+	Logging       *LoggingConfig    `json:"logging,omitempty"`
+	KMSKeyArn     string            `json:"kmsKeyArn,omitempty"`
+	CodeSha256    string            `json:"codeSha256"` // base64, as Lambda shows it
+	CodeSize      int64             `json:"codeSize"`
+	CodeKey       string            `json:"codeKey"` // hex SHA-256: the object store name
+	UnzippedSize  int64             `json:"unzippedSize"`
+	LastModified  time.Time         `json:"lastModified"`
+	RevisionId    string            `json:"revisionId"`
+}
+
+// configHash identifies what a version would run: code and configuration, without the
+// bookkeeping (version number, revision, time, description).
+func (v *versionConfig) configHash() string {
+	c := *v
+	c.Version, c.RevisionId, c.LastModified, c.Description = "", "", time.Time{}, ""
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+type aliasRecord struct {
+	Name            string             `json:"name"`
+	FunctionVersion string             `json:"functionVersion"`
+	Description     string             `json:"description,omitempty"`
+	Weights         map[string]float64 `json:"weights,omitempty"`
+	RevisionId      string             `json:"revisionId"`
+}
+
+// reservation is one function's reserved concurrency in the settings map.
+type reservation struct {
+	Gen string `json:"gen"`
+	N   int    `json:"n"`
+}
+
+const keyReservedConcurrency = "reserved-concurrency"
+
+func versionKey(name, gen string, n int) string { return fmt.Sprintf("%s.%s.%010d", name, gen, n) }
+func versionPrefix(name, gen string) string     { return name + "." + gen + "." }
+func aliasKey(name, gen, alias string) string   { return name + "." + gen + "." + alias }
+
+// newID returns a random RFC 4122 version 4 UUID, Lambda's RevisionId format.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// newGen returns a short random id, safe in a KV key.
+func newGen() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// lambdaTime is Lambda's LastModified format.
+func lambdaTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000-0700") }

@@ -1,0 +1,89 @@
+package control
+
+import (
+	"context"
+	"maps"
+	"strings"
+
+	"github.com/hearthfn/hearth/internal/errdefs"
+)
+
+// Tags belong to a function as a whole; Lambda takes them by unqualified function ARN.
+func (s *Service) taggable(resource string) (string, error) {
+	if !strings.HasPrefix(resource, "arn:") {
+		return "", validationError(resource, "resource", "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:(function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?|...)")
+	}
+	ref, err := s.ParseFunctionRef("resource", resource)
+	if err != nil {
+		return "", err
+	}
+	if ref.Qualifier != "" {
+		return "", errdefs.New(errdefs.ErrInvalidParameter, "Tags apply to a function, not to a version or alias; use the unqualified ARN %s.", s.FunctionArn(ref.Name))
+	}
+	if _, _, err := s.loadFunction(ref.Name); err != nil {
+		return "", err
+	}
+	return ref.Name, nil
+}
+
+// TagResource adds or replaces tags.
+func (s *Service) TagResource(ctx context.Context, resource string, tags map[string]string) error {
+	if len(tags) == 0 {
+		return validationError("null", "tags", "Member must not be null")
+	}
+	name, err := s.taggable(resource)
+	if err != nil {
+		return err
+	}
+	_, err = s.mutateFunction(ctx, name, func(rec *functionRecord) error {
+		merged := maps.Clone(rec.Tags)
+		if merged == nil {
+			merged = map[string]string{}
+		}
+		maps.Copy(merged, tags)
+		if err := validateTags(merged); err != nil {
+			return err
+		}
+		rec.Tags = merged
+		return nil
+	})
+	return err
+}
+
+// UntagResource removes tags by key; absent keys are ignored, as on Lambda.
+func (s *Service) UntagResource(ctx context.Context, resource string, keys []string) error {
+	if len(keys) == 0 {
+		return validationError("null", "tagKeys", "Member must not be null")
+	}
+	name, err := s.taggable(resource)
+	if err != nil {
+		return err
+	}
+	_, err = s.mutateFunction(ctx, name, func(rec *functionRecord) error {
+		rec.Tags = maps.Clone(rec.Tags)
+		for _, k := range keys {
+			delete(rec.Tags, k)
+		}
+		if len(rec.Tags) == 0 {
+			rec.Tags = nil
+		}
+		return nil
+	})
+	return err
+}
+
+// ListTags returns a function's tags.
+func (s *Service) ListTags(ctx context.Context, resource string) (map[string]string, error) {
+	name, err := s.taggable(resource)
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := s.loadFunction(name)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Tags == nil {
+		return map[string]string{}, nil
+	}
+	return rec.Tags, nil
+}

@@ -1,0 +1,299 @@
+// Package lambdaapi is the HTTP edge of the Lambda API: it routes every operation of
+// the API model, verifies SigV4, parses requests into control's typed inputs, and
+// renders outputs and errors the way AWS does (x-amzn-RequestId, x-amzn-ErrorType,
+// {"Type","message"}). It holds no state and makes no decisions of its own.
+package lambdaapi
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hearthfn/hearth/internal/control"
+	"github.com/hearthfn/hearth/internal/errdefs"
+	"github.com/hearthfn/hearth/internal/lambdaapi/sigv4"
+)
+
+// Config is what the edge needs.
+type Config struct {
+	Control *control.Service
+	// Credentials maps access key id → secret access key.
+	Credentials map[string]string
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Server is the Lambda API's http.Handler.
+type Server struct {
+	ctl      *control.Service
+	verifier *sigv4.Verifier
+	codeKey  []byte // signs code download URLs
+	log      *slog.Logger
+	now      func() time.Time
+	handlers map[string]handlerFunc
+	routes   []route
+}
+
+type handlerFunc func(ctx context.Context, rq *request) (any, error)
+
+// request is one parsed API call.
+type request struct {
+	op     *operation
+	params map[string]string // path labels, unescaped
+	query  url.Values
+	header http.Header
+	body   []byte
+	host   string
+}
+
+func (rq *request) param(name string) string { return rq.params[name] }
+
+// Size limits of request bodies. AWS's limit for a CreateFunction/UpdateFunctionCode
+// call is the 50 MB zip in base64 plus the JSON around it.
+const (
+	maxCodeRequestBytes  = 70167211
+	maxOtherRequestBytes = 6 * 1024 * 1024
+)
+
+// New builds the edge.
+func New(cfg Config) *Server {
+	s := &Server{
+		ctl: cfg.Control,
+		log: cfg.Logger,
+		now: cfg.Now,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.verifier = &sigv4.Verifier{
+		Region:  cfg.Control.Region(),
+		Service: "lambda",
+		Lookup: func(id string) (string, bool) {
+			secret, ok := cfg.Credentials[id]
+			return secret, ok
+		},
+		Now: s.now,
+	}
+	// Code URLs are signed with a key derived from the first secret, so they stay
+	// valid across a restart, as S3 presigned URLs would.
+	mac := hmac.New(sha256.New, []byte("hearth code location"))
+	for _, secret := range cfg.Credentials {
+		mac.Write([]byte(secret))
+		break
+	}
+	if len(cfg.Credentials) == 0 {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		mac.Write(b[:])
+	}
+	s.codeKey = mac.Sum(nil)
+	s.handlers = map[string]handlerFunc{}
+	s.registerFunctions()
+	s.registerVersions()
+	s.registerAliases()
+	s.registerConcurrency()
+	s.registerTags()
+	s.registerAccount()
+	s.routes = buildRoutes(operations)
+	return s
+}
+
+func (s *Server) handle(op string, h handlerFunc) {
+	if _, ok := s.handlers[op]; ok {
+		panic("lambdaapi: operation registered twice: " + op)
+	}
+	s.handlers[op] = h
+}
+
+// ServeHTTP routes one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newRequestID()
+	w.Header().Set("x-amzn-RequestId", reqID)
+	switch {
+	case r.URL.Path == "/healthz":
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+		return
+	case strings.HasPrefix(r.URL.Path, codePathPrefix):
+		s.serveCode(w, r)
+		return
+	}
+	op, params, err := s.match(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit := int64(maxOtherRequestBytes)
+	if op.Name == "CreateFunction" || op.Name == "UpdateFunctionCode" {
+		limit = maxCodeRequestBytes
+	}
+	if r.ContentLength > limit {
+		s.writeError(w, r, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op.Name))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		s.writeError(w, r, errdefs.New(errdefs.ErrInvalidRequest, "could not read the request body: %v", err))
+		return
+	}
+	if int64(len(body)) > limit {
+		s.writeError(w, r, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op.Name))
+		return
+	}
+	if _, err := s.verifier.Verify(r, body); err != nil {
+		s.writeError(w, r, authError(err))
+		return
+	}
+	h, ok := s.handlers[op.Name]
+	if !ok {
+		s.writeError(w, r, errdefs.New(errdefs.ErrNotImplemented, "Hearth does not implement the %s operation yet.", op.Name))
+		return
+	}
+	rq := &request{op: op, params: params, query: r.URL.Query(), header: r.Header, body: body, host: r.Host}
+	out, err := h(r.Context(), rq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := op.Status
+	if out == nil {
+		if status == http.StatusOK {
+			status = http.StatusNoContent
+		}
+		w.WriteHeader(status)
+		return
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: rendering the response: %v", errdefs.ErrService, err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// authError maps the verifier's failures to their AWS kinds.
+func authError(err error) error {
+	kind := errdefs.ErrInvalidSignature
+	switch {
+	case errors.Is(err, sigv4.ErrMissingAuthenticationToken):
+		kind = errdefs.ErrMissingAuthenticationToken
+	case errors.Is(err, sigv4.ErrIncompleteSignature):
+		kind = errdefs.ErrIncompleteSignature
+	case errors.Is(err, sigv4.ErrUnrecognizedClient):
+		kind = errdefs.ErrUnrecognizedClient
+	}
+	msg := err.Error()
+	// The verifier's messages start with the sentinel's name; AWS's don't.
+	if i := strings.Index(msg, ": "); i > 0 && strings.HasSuffix(msg[:i], "Exception") {
+		msg = msg[i+2:]
+	}
+	return errdefs.New(kind, "%s", msg)
+}
+
+// errorBody is Lambda's error document. Type says whose fault it is.
+type errorBody struct {
+	Type    string `json:"Type"`
+	Message string `json:"message"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	kind := errdefs.KindOf(err)
+	msg := errdefs.Message(err)
+	fault := "User"
+	if kind.Status >= 500 && kind != errdefs.ErrNotImplemented {
+		fault = "Server"
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	b, _ := json.Marshal(errorBody{Type: fault, Message: msg})
+	w.Header().Set("x-amzn-ErrorType", kind.Type)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(kind.Status)
+	_, _ = w.Write(b)
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// decode parses a JSON request body into v. An empty body is an empty object.
+// Malformed JSON and wrong types are the caller's error, never a 500.
+func decode(body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			field := typeErr.Field
+			if field == "" {
+				field = "(the request body)"
+			}
+			return errdefs.New(errdefs.ErrInvalidRequest, "Could not parse request body into json: %s must be a %s, not a JSON %s.", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		}
+		return errdefs.New(errdefs.ErrInvalidRequest, "Could not parse request body into json: %v", err)
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "int64", "float64":
+		return "number"
+	case "bool":
+		return "boolean"
+	case "map", "struct":
+		return "object"
+	case "slice":
+		return "list (or base64 string for a blob)"
+	}
+	return goKind
+}
+
+// queryInt reads an optional integer query parameter.
+func queryInt(q url.Values, name string) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must be an integer", v, name)
+	}
+	return n, nil
+}
+
+// maxItems reads and checks MaxItems.
+func maxItems(q url.Values) (int, error) {
+	n, err := queryInt(q, "MaxItems")
+	if err != nil {
+		return 0, err
+	}
+	if q.Has("MaxItems") {
+		if err := control.CheckMaxItems(n); err != nil || n == 0 {
+			return 0, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000", n)
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,168 @@
+// Package store keeps all of Hearth's durable state on NATS JetStream: KV buckets for
+// functions, versions, aliases and settings, and an object store for code zips. It runs
+// an embedded nats-server (in-process connection, file storage under the data directory,
+// no TCP port) or connects to an external NATS cluster; everything above it is the same
+// either way.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config says where the state lives.
+type Config struct {
+	// DataDir holds the embedded server's JetStream files (DataDir/jetstream).
+	DataDir string
+	// NATSURL, when set, uses an external NATS server instead of the embedded one.
+	NATSURL string
+	// Replicas is the JetStream replication factor of every bucket (1 on one node).
+	Replicas int
+	// Listen, when set, also opens a TCP client port on the embedded server (for
+	// debugging with the nats CLI, or for other nodes). Empty: no port at all.
+	Listen string
+}
+
+// Bucket names. One place, so a rename cannot miss a reader.
+const (
+	bucketFunctions = "hearth_functions"
+	bucketVersions  = "hearth_versions"
+	bucketAliases   = "hearth_aliases"
+	bucketSettings  = "hearth_settings"
+	bucketCode      = "hearth_code"
+)
+
+// Store is an open connection to Hearth's state.
+type Store struct {
+	ns *server.Server // nil with an external NATS
+	nc *nats.Conn
+	js jetstream.JetStream
+
+	Functions *Table
+	Versions  *Table
+	Aliases   *Table
+	Settings  *Table
+	Code      *CodeStore
+}
+
+// Open starts (or connects to) NATS, creates the buckets if they are missing, and
+// loads every table's mirror before returning, so a returned Store answers reads.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	s := &Store{}
+	var err error
+	if cfg.NATSURL == "" {
+		if s.ns, err = startEmbedded(cfg); err != nil {
+			return nil, err
+		}
+		s.nc, err = nats.Connect(s.ns.ClientURL(), nats.InProcessServer(s.ns), nats.Name("hearth"))
+	} else {
+		s.nc, err = nats.Connect(cfg.NATSURL, nats.Name("hearth"), nats.MaxReconnects(-1))
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	if s.js, err = jetstream.New(s.nc); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open JetStream: %w", err)
+	}
+	tables := []struct {
+		dst  **Table
+		name string
+	}{
+		{&s.Functions, bucketFunctions},
+		{&s.Versions, bucketVersions},
+		{&s.Aliases, bucketAliases},
+		{&s.Settings, bucketSettings},
+	}
+	for _, t := range tables {
+		kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   t.name,
+			History:  1,
+			Storage:  jetstream.FileStorage,
+			Replicas: cfg.Replicas,
+		})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("create KV bucket %s: %w", t.name, err)
+		}
+		if *t.dst, err = openTable(ctx, kv); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("load KV bucket %s: %w", t.name, err)
+		}
+	}
+	obs, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:   bucketCode,
+		Storage:  jetstream.FileStorage,
+		Replicas: cfg.Replicas,
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("create object store %s: %w", bucketCode, err)
+	}
+	s.Code = &CodeStore{obs: obs}
+	return s, nil
+}
+
+func startEmbedded(cfg Config) (*server.Server, error) {
+	dir := filepath.Join(cfg.DataDir, "jetstream")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	opts := &server.Options{
+		ServerName: "hearth",
+		JetStream:  true,
+		StoreDir:   dir,
+		DontListen: cfg.Listen == "",
+		NoSigs:     true, // hearth handles signals itself
+		NoLog:      true,
+		// Code zips are chunked by the object store; KV records are small. The
+		// default payload limit is enough, but say it so nobody lowers it.
+		MaxPayload: 1 << 20,
+	}
+	if cfg.Listen != "" {
+		host, port, err := splitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, err
+		}
+		opts.Host, opts.Port = host, port
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("configure embedded NATS: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded NATS did not become ready in 30s (is the data directory locked by another hearth?)")
+	}
+	return ns, nil
+}
+
+// Close stops the mirrors, drains the connection and stops the embedded server.
+func (s *Store) Close() error {
+	for _, t := range []*Table{s.Functions, s.Versions, s.Aliases, s.Settings} {
+		if t != nil {
+			t.stop()
+		}
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+	return nil
+}
