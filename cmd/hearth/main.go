@@ -16,6 +16,7 @@ Usage:
   hearth function list                 list functions
   hearth function get NAME             show a function
   hearth function delete NAME          delete a function
+  hearth bench                         measure a real hearth serve (make bench)
 
 Run 'hearth COMMAND -h' for a command's flags.
 `
@@ -29,6 +30,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "bench":
+		err = bench(os.Args[2:])
 	case "function", "functions", "fn":
 		err = function(os.Args[2:])
 	case "-h", "--help", "help":

@@ -1,0 +1,56 @@
+# Hearth. `make run` and `make test` work from a fresh clone: each installs what it
+# needs (Go modules; the AWS CLI from Debian's packages when /usr/bin/aws is missing).
+
+export PATH := /usr/local/go/bin:$(PATH)
+GO       ?= go
+FUZZTIME ?= 10s
+# Packages with goroutines and shared state run under the race detector.
+RACE_PKGS := ./internal/...
+
+.PHONY: all build deps test-deps run test unit e2e cli fuzz lint bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/hearth ./cmd/hearth
+
+deps:
+	$(GO) mod download
+	@if [ ! -x /usr/bin/aws ]; then \
+		echo "installing the AWS CLI (Debian package awscli)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli >/dev/null; \
+	fi
+
+test-deps: deps
+
+run: deps build
+	bash scripts/run.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+e2e: build
+	$(GO) test -race -count=1 ./test/e2e/...
+
+cli: build
+	bash test/cli/roundtrip.sh
+
+# Each fuzz target runs briefly on every `make test`; run longer with FUZZTIME=10m.
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzInspect$$' -fuzztime=$(FUZZTIME) ./internal/codezip/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/lambdaapi/sigv4/
+	$(GO) test -run='^$$' -fuzz='^FuzzAPI$$' -fuzztime=$(FUZZTIME) ./internal/lambdaapi/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseFunctionRef$$' -fuzztime=$(FUZZTIME) ./internal/control/
+
+test: test-deps build lint unit e2e cli fuzz
+
+bench: deps build
+	./bin/hearth bench
+
+clean:
+	rm -rf bin

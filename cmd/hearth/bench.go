@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"archive/zip"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// hearth bench measures a real `hearth serve` (this binary, as a child process)
+// through the real SDK, and prints one table: median, p99 and the goal for each figure.
+
+const (
+	benchKey    = "AKIABENCHBENCHBENCH1"
+	benchSecret = "benchsecretbenchsecretbenchsecretbenchse"
+)
+
+func bench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	starts := fs.Int("starts", 15, "server starts to time")
+	creates := fs.Int("creates", 50, "CreateFunction calls with a 1 MB zip")
+	gets := fs.Int("gets", 3000, "GetFunction calls")
+	lists := fs.Int("lists", 500, "ListFunctions calls (over 50 functions)")
+	_ = fs.Parse(args)
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var rows []benchRow
+
+	// Start to /healthz 200: a fresh data directory, then a restart on a full one.
+	var fresh, restart []time.Duration
+	for i := 0; i < *starts; i++ {
+		dir, err := os.MkdirTemp("", "hearth-bench-")
+		if err != nil {
+			return err
+		}
+		d, stop, err := timeStart(self, dir)
+		if err != nil {
+			return err
+		}
+		stop()
+		fresh = append(fresh, d)
+		d, stop, err = timeStart(self, dir)
+		stop()
+		os.RemoveAll(dir)
+		if err != nil {
+			return err
+		}
+		restart = append(restart, d)
+	}
+	rows = append(rows,
+		benchRow{"start → /healthz 200 (fresh data dir)", fresh, "≤ 300 ms", 300 * time.Millisecond},
+		benchRow{"start → /healthz 200 (restart)", restart, "≤ 300 ms", 300 * time.Millisecond})
+
+	dir, err := os.MkdirTemp("", "hearth-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	addr, stop, err := startServer(self, dir)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	ctx := context.Background()
+	c := lambda.New(lambda.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://" + addr),
+		Credentials:  credentials.NewStaticCredentialsProvider(benchKey, benchSecret, ""),
+	})
+
+	var createLat []time.Duration
+	for i := 0; i < *creates; i++ {
+		z := oneMegabyteZip()
+		t0 := time.Now()
+		_, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName: aws.String(fmt.Sprintf("bench-%03d", i)),
+			Runtime:      types.RuntimeProvidedal2023,
+			Handler:      aws.String("bootstrap"),
+			Role:         aws.String("arn:aws:iam::000000000000:role/bench"),
+			Code:         &types.FunctionCode{ZipFile: z},
+		})
+		createLat = append(createLat, time.Since(t0))
+		if err != nil {
+			return fmt.Errorf("CreateFunction: %w", apiError(err))
+		}
+	}
+	rows = append(rows, benchRow{"CreateFunction, 1 MB zip", createLat, "≤ 20 ms", 20 * time.Millisecond})
+
+	getLat, err := repeat(*gets, func() error {
+		_, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("bench-007")})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("GetFunction: %w", apiError(err))
+	}
+	rows = append(rows, benchRow{"GetFunction", getLat, "p50 ≤ 1 ms", time.Millisecond})
+
+	listLat, err := repeat(*lists, func() error {
+		_, err := c.ListFunctions(ctx, &lambda.ListFunctionsInput{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ListFunctions: %w", apiError(err))
+	}
+	rows = append(rows, benchRow{fmt.Sprintf("ListFunctions (%d functions, 1 page)", *creates), listLat, "—", 0})
+
+	printBench(os.Stdout, "Control plane (hearth serve, aws-sdk-go-v2 over loopback HTTP, SigV4)", rows)
+	return nil
+}
+
+type benchRow struct {
+	name    string
+	samples []time.Duration
+	goal    string
+	goalP50 time.Duration // 0: no goal
+}
+
+func repeat(n int, f func() error) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out, nil
+}
+
+func percentile(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	c := append([]time.Duration(nil), s...)
+	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
+	i := int(p*float64(len(c))+0.5) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(c) {
+		i = len(c) - 1
+	}
+	return c[i]
+}
+
+func printBench(w io.Writer, title string, rows []benchRow) {
+	fmt.Fprintf(w, "\n%s\n", title)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tn\tp50\tp99\tgoal\tmet")
+	for _, r := range rows {
+		p50, p99 := percentile(r.samples, 0.5), percentile(r.samples, 0.99)
+		met := "—"
+		if r.goalP50 > 0 {
+			met = "yes"
+			if p50 > r.goalP50 {
+				met = "NO"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", r.name, len(r.samples), fmtDur(p50), fmtDur(p99), r.goal, met)
+	}
+	tw.Flush()
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.3f ms", float64(d)/1e6)
+	case d < 100*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.0f ms", float64(d)/1e6)
+}
+
+// oneMegabyteZip is a 1 MB deployment package: a random (incompressible) binary, as a
+// compiled bootstrap roughly is.
+func oneMegabyteZip() []byte {
+	var buf strings.Builder
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Store}
+	h.SetMode(0o755)
+	f, _ := zw.CreateHeader(h)
+	b := make([]byte, 1<<20)
+	_, _ = rand.Read(b)
+	_, _ = f.Write(b)
+	_ = zw.Close()
+	return []byte(buf.String())
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func serverCmd(self, dir, addr string) *exec.Cmd {
+	cmd := exec.Command(self, "serve", "--listen", addr, "--data", dir)
+	cmd.Env = append(os.Environ(), "HEARTH_ACCESS_KEY_ID="+benchKey, "HEARTH_SECRET_ACCESS_KEY="+benchSecret)
+	return cmd
+}
+
+// timeStart measures exec → first 200 from /healthz, polling as fast as a client could.
+func timeStart(self, dir string) (time.Duration, func(), error) {
+	addr, err := freePort()
+	if err != nil {
+		return 0, nil, err
+	}
+	cmd := serverCmd(self, dir, addr)
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, nil, err
+	}
+	stop := func() { stopServer(cmd) }
+	hc := &http.Client{Timeout: time.Second}
+	for time.Since(t0) < 30*time.Second {
+		resp, err := hc.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return time.Since(t0), stop, nil
+			}
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	stop()
+	return 0, nil, errors.New("hearth serve did not answer /healthz within 30s")
+}
+
+func startServer(self, dir string) (string, func(), error) {
+	cmd := exec.Command(self, "serve", "--listen", "127.0.0.1:0", "--data", dir)
+	cmd.Env = append(os.Environ(), "HEARTH_ACCESS_KEY_ID="+benchKey, "HEARTH_SECRET_ACCESS_KEY="+benchSecret)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	sc := bufio.NewScanner(stderr)
+	addrCh := make(chan string, 1)
+	go func() {
+		for sc.Scan() {
+			line := sc.Text()
+			if i := strings.Index(line, "Lambda API on http://"); i >= 0 {
+				rest := line[i+len("Lambda API on http://"):]
+				addrCh <- strings.Fields(rest)[0]
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case addr := <-addrCh:
+		return addr, func() { stopServer(cmd) }, nil
+	case <-time.After(30 * time.Second):
+		stopServer(cmd)
+		return "", nil, fmt.Errorf("hearth serve (data %s) did not start", filepath.Clean(dir))
+	}
+}
+
+func stopServer(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}

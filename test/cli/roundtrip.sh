@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The AWS CLI against a real `hearth serve`: create → wait → publish → alias → update
+# → wait → errors → delete, asserting what the CLI prints. Run by `make test`.
+set -euo pipefail
+
+HEARTH=${HEARTH:-./bin/hearth}
+AWS=${AWS:-/usr/bin/aws}
+[ -x "$AWS" ] || AWS=$(command -v aws)
+work=$(mktemp -d)
+log="$work/serve.log"
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; echo "--- serve log" >&2; cat "$log" >&2; exit 1; }
+
+"$HEARTH" serve --listen 127.0.0.1:0 --data "$work/data" 2>"$log" &
+pid=$!
+addr=""
+for _ in $(seq 1 200); do
+	addr=$(sed -n 's|.*Lambda API on http://\([0-9.:]*\).*|\1|p' "$log" | head -1)
+	[ -n "$addr" ] && break
+	sleep 0.05
+done
+[ -n "$addr" ] || fail "hearth serve did not start"
+
+export AWS_SHARED_CREDENTIALS_FILE="$work/data/credentials" AWS_PROFILE=hearth AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE=/dev/null AWS_PAGER="" AWS_MAX_ATTEMPTS=1
+[ "$(stat -c %a "$AWS_SHARED_CREDENTIALS_FILE")" = 600 ] || fail "credentials file is not mode 0600"
+lambda() { "$AWS" lambda --endpoint-url "http://$addr" "$@"; }
+
+mkdir -p "$work/code"
+printf 'def lambda_handler(event, context):\n    return event\n' >"$work/code/lambda_function.py"
+(cd "$work/code" && python3 -m zipfile -c ../fn.zip lambda_function.py)
+sha=$(python3 -c 'import base64,hashlib,sys;print(base64.b64encode(hashlib.sha256(open(sys.argv[1],"rb").read()).digest()).decode())' "$work/fn.zip")
+
+out=$(lambda create-function --function-name cli-fn --runtime python3.12 --handler lambda_function.lambda_handler \
+	--role arn:aws:iam::000000000000:role/hearth --zip-file "fileb://$work/fn.zip" --query '[FunctionArn,CodeSha256,State]' --output text)
+[ "$out" = "arn:aws:lambda:us-east-1:000000000000:function:cli-fn	$sha	Active" ] || fail "create-function printed: $out"
+
+lambda wait function-active-v2 --function-name cli-fn || fail "wait function-active-v2"
+
+v=$(lambda publish-version --function-name cli-fn --description first --query Version --output text)
+[ "$v" = 1 ] || fail "publish-version printed $v"
+v=$(lambda publish-version --function-name cli-fn --query Version --output text)
+[ "$v" = 1 ] || fail "publishing unchanged code made version $v"
+
+out=$(lambda create-alias --function-name cli-fn --name live --function-version 1 --query AliasArn --output text)
+[ "$out" = "arn:aws:lambda:us-east-1:000000000000:function:cli-fn:live" ] || fail "create-alias printed $out"
+
+printf 'def lambda_handler(event, context):\n    return {"v": 2}\n' >"$work/code/lambda_function.py"
+(cd "$work/code" && rm -f ../fn2.zip && python3 -m zipfile -c ../fn2.zip lambda_function.py)
+lambda update-function-code --function-name cli-fn --zip-file "fileb://$work/fn2.zip" >/dev/null
+lambda wait function-updated-v2 --function-name cli-fn || fail "wait function-updated-v2"
+v=$(lambda publish-version --function-name cli-fn --query Version --output text)
+[ "$v" = 2 ] || fail "publish after update made version $v"
+lambda update-alias --function-name cli-fn --name live --function-version 2 \
+	--routing-config '{"AdditionalVersionWeights":{"1":0.25}}' >/dev/null
+out=$(lambda get-alias --function-name cli-fn --name live --query 'RoutingConfig.AdditionalVersionWeights."1"' --output text)
+[ "$out" = 0.25 ] || fail "alias weight printed $out"
+
+lambda put-function-concurrency --function-name cli-fn --reserved-concurrent-executions 7 >/dev/null
+out=$(lambda get-function --function-name cli-fn --query Concurrency.ReservedConcurrentExecutions --output text)
+[ "$out" = 7 ] || fail "reserved concurrency printed $out"
+
+lambda tag-resource --resource arn:aws:lambda:us-east-1:000000000000:function:cli-fn --tags team=hearth
+out=$(lambda list-tags --resource arn:aws:lambda:us-east-1:000000000000:function:cli-fn --query Tags.team --output text)
+[ "$out" = hearth ] || fail "list-tags printed $out"
+
+# Code.Location downloads the zip with plain HTTP, as from S3.
+url=$(lambda get-function --function-name cli-fn:1 --query Code.Location --output text)
+python3 -c 'import sys,urllib.request;sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "$url" >"$work/dl.zip"
+cmp -s "$work/dl.zip" "$work/fn.zip" || fail "Code.Location of version 1 did not return its zip"
+
+# Errors: the CLI prints Lambda's error name and message.
+if err=$(lambda get-function --function-name nope 2>&1); then fail "get-function of a missing function succeeded"; fi
+echo "$err" | grep -q 'ResourceNotFoundException.*Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope' || fail "missing function printed: $err"
+if err=$(lambda create-function --function-name cli-fn --runtime python3.12 --handler a.b --role arn:aws:iam::000000000000:role/hearth --zip-file "fileb://$work/fn.zip" 2>&1); then fail "duplicate create succeeded"; fi
+echo "$err" | grep -q ResourceConflictException || fail "duplicate create printed: $err"
+if err=$(lambda update-function-configuration --function-name cli-fn --memory-size 99999 2>&1); then fail "memory 99999 accepted"; fi
+echo "$err" | grep -qE 'ValidationException|InvalidParameterValueException' || fail "memory 99999 printed: $err"
+if err=$(lambda add-permission --function-name cli-fn --statement-id s --action lambda:InvokeFunction --principal s3.amazonaws.com 2>&1); then fail "add-permission succeeded"; fi
+echo "$err" | grep -q 'NotImplementedException.*AddPermission' || fail "add-permission printed: $err"
+if err=$(env -u AWS_PROFILE AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_ACCESS_KEY_ID=AKIAWRONGWRONGWRONG1 AWS_SECRET_ACCESS_KEY=x "$AWS" lambda --endpoint-url "http://$addr" list-functions 2>&1); then fail "unknown key accepted"; fi
+echo "$err" | grep -q UnrecognizedClientException || fail "unknown key printed: $err"
+
+lambda delete-alias --function-name cli-fn --name live
+lambda delete-function --function-name cli-fn >/dev/null
+out=$(lambda list-functions --query 'length(Functions)' --output text)
+[ "$out" = 0 ] || fail "list-functions after delete printed $out"
+
+echo "cli roundtrip: 1 passed, 0 failed"
