@@ -17,8 +17,15 @@ import (
 func (s *Server) registerFunctions() {
 	s.handle("CreateFunction", func(ctx context.Context, rq *request) (any, error) {
 		var in control.CreateFunctionInput
-		if err := decode(rq.body, &in); err != nil {
+		zip, err := decodeWithBlob(rq.body, &in)
+		if err != nil {
 			return nil, err
+		}
+		if zip != nil {
+			if in.Code == nil {
+				in.Code = &control.FunctionCode{}
+			}
+			in.Code.ZipFile = zip
 		}
 		return s.ctl.CreateFunction(ctx, &in)
 	})
@@ -42,8 +49,12 @@ func (s *Server) registerFunctions() {
 	})
 	s.handle("UpdateFunctionCode", func(ctx context.Context, rq *request) (any, error) {
 		var in control.UpdateFunctionCodeInput
-		if err := decode(rq.body, &in); err != nil {
+		zip, err := decodeWithBlob(rq.body, &in)
+		if err != nil {
 			return nil, err
+		}
+		if zip != nil {
+			in.ZipFile = zip
 		}
 		in.FunctionName = rq.param("FunctionName")
 		return s.ctl.UpdateFunctionCode(ctx, &in)
@@ -59,6 +70,20 @@ func (s *Server) registerFunctions() {
 	s.handle("DeleteFunction", func(ctx context.Context, rq *request) (any, error) {
 		return nil, s.ctl.DeleteFunction(ctx, rq.param("FunctionName"), rq.query.Get("Qualifier"))
 	})
+}
+
+// decodeWithBlob decodes a request that carries a ZipFile, taking the zip out of the
+// JSON first (see cutBlob). It returns nil when the fast path declined, in which case
+// encoding/json has filled in the zip itself.
+func decodeWithBlob(body []byte, v any) ([]byte, error) {
+	rest, zip, ok, err := cutBlob(body, "ZipFile")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, decode(body, v)
+	}
+	return zip, decode(rest, v)
 }
 
 // Code downloads. GetFunction's Code.Location must be fetchable without AWS
