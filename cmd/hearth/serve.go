@@ -22,6 +22,7 @@ func serve(args []string) error {
 	account := fs.String("account-id", "000000000000", "the account id in ARNs")
 	natsURL := fs.String("nats", "", "external NATS server URL (default: run an embedded one)")
 	natsListen := fs.String("nats-listen", "", "also open the embedded NATS server on this TCP address")
+	syncAlways := fs.Bool("sync-always", false, "fsync every state write before acknowledging it (survives power loss; slower)")
 	concurrency := fs.Int("account-concurrency", 1000, "account concurrency limit")
 	_ = fs.Parse(args)
 
@@ -42,6 +43,7 @@ func serve(args []string) error {
 		AccountID:            *account,
 		NATSURL:              *natsURL,
 		NATSListen:           *natsListen,
+		SyncAlways:           *syncAlways,
 		Credentials:          map[string]string{id: secret},
 		ConcurrentExecutions: *concurrency,
 		Logger:               log,

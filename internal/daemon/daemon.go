@@ -26,6 +26,7 @@ type Config struct {
 	AccountID  string
 	NATSURL    string // external NATS; empty runs the embedded server
 	NATSListen string // optional TCP port for the embedded server
+	SyncAlways bool   // fsync every write (survive power loss, not only crashes)
 	// Credentials maps access key id → secret; see LoadCredentials.
 	Credentials map[string]string
 	// ConcurrentExecutions is the account concurrency limit.
@@ -63,7 +64,7 @@ func New(cfg Config) (*Daemon, error) {
 // Start opens the store, binds the API port and serves in the background. It returns
 // once the node takes requests.
 func (d *Daemon) Start(ctx context.Context) error {
-	st, err := store.Open(ctx, store.Config{DataDir: d.cfg.DataDir, NATSURL: d.cfg.NATSURL, Listen: d.cfg.NATSListen})
+	st, err := store.Open(ctx, store.Config{DataDir: d.cfg.DataDir, NATSURL: d.cfg.NATSURL, Listen: d.cfg.NATSListen, SyncAlways: d.cfg.SyncAlways})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ type Config struct {
 	NATSURL string
 	// Replicas is the JetStream replication factor of every bucket (1 on one node).
 	Replicas int
+	// SyncAlways makes the embedded server fsync every write before acknowledging it,
+	// so acknowledged state survives power loss, not only a process crash.
+	SyncAlways bool
 	// Listen, when set, also opens a TCP client port on the embedded server (for
 	// debugging with the nats CLI, or for other nodes). Empty: no port at all.
 	Listen string
@@ -130,6 +133,7 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		// Code zips are chunked by the object store; KV records are small. The
 		// default payload limit is enough, but say it so nobody lowers it.
 		MaxPayload: 1 << 20,
+		SyncAlways: cfg.SyncAlways,
 	}
 	if cfg.Listen != "" {
 		host, port, err := splitHostPort(cfg.Listen)
