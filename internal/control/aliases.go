@@ -89,10 +89,7 @@ func (s *Service) checkAliasTarget(rec *functionRecord, version string, routing 
 			return validationError(fmt.Sprint(w), "routingConfig.additionalVersionWeights", "Member must have value between 0.0 and 1.0")
 		}
 		if !reVersion.MatchString(v) {
-			if v == Latest {
-				return errdefs.New(errdefs.ErrInvalidParameter, "$LATEST is not supported for an alias pointing to more than 1 version")
-			}
-			return validationError(v, "routingConfig.additionalVersionWeights", `Member must satisfy regular expression pattern: [0-9]+`)
+			return errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '{%s=%v}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]", v, w)
 		}
 		if v == version {
 			return errdefs.New(errdefs.ErrInvalidParameter, "Version %s is both the alias's primary version and its additional version; route to a different version.", v)

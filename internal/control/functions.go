@@ -184,16 +184,24 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 		return nil, storeError(err)
 	}
 	if in.Publish {
-		return s.publish(ctx, ref.Name, &PublishVersionInput{})
+		// Lambda answers a create-and-publish with the new version's configuration
+		// under the function's unqualified ARN.
+		c, err := s.publish(ctx, ref.Name, &PublishVersionInput{})
+		if err != nil {
+			return nil, err
+		}
+		c.FunctionArn = s.FunctionArn(ref.Name)
+		return c, nil
 	}
 	return s.render(ref.Name, &rec.Latest), nil
 }
 
 // resolved is a qualifier resolved to the version it runs.
 type resolved struct {
-	rec     *functionRecord
-	version *versionConfig
-	alias   *aliasRecord // set when the qualifier was an alias
+	rec       *functionRecord
+	version   *versionConfig
+	alias     *aliasRecord // set when the qualifier was an alias
+	qualified bool         // the caller named a qualifier
 }
 
 // resolve finds the version a function name and qualifier stand for.
@@ -206,7 +214,7 @@ func (s *Service) resolve(ref FunctionRef, qualifier string) (*resolved, error) 
 	if err != nil {
 		return nil, err
 	}
-	r := &resolved{rec: rec}
+	r := &resolved{rec: rec, qualified: q != ""}
 	switch {
 	case q == "" || q == Latest:
 		r.version = &rec.Latest
@@ -247,7 +255,7 @@ func (s *Service) loadVersion(rec *functionRecord, n int) (*versionConfig, error
 }
 
 func (s *Service) configOf(r *resolved) *FunctionConfiguration {
-	c := s.render(r.rec.Name, r.version)
+	c := s.renderArn(r.rec.Name, r.version, r.qualified)
 	if r.alias != nil {
 		c.FunctionArn = s.QualifiedArn(r.rec.Name, r.alias.Name)
 	}

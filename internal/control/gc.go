@@ -32,7 +32,7 @@ func (s *Service) CollectGarbage(ctx context.Context, grace time.Duration) (remo
 	} {
 		for _, k := range t.keys {
 			parts := strings.SplitN(k, ".", 3)
-			if len(parts) == 3 && live[parts[0]] == parts[1] {
+			if len(parts) == 3 && (live[parts[0]] == parts[1] || s.generationLive(ctx, parts[0], parts[1])) {
 				if t.isVer {
 					if e, ok := s.st.Versions.Get(k); ok {
 						used[codeKeyOf(e.Value)] = true
@@ -60,6 +60,21 @@ func (s *Service) CollectGarbage(ctx context.Context, grace time.Duration) (remo
 		removed++
 	}
 	return removed, nil
+}
+
+// generationLive re-reads a function from JetStream itself: the snapshot taken at
+// the start of a collection misses functions created since, whose versions and
+// aliases are live, not orphans.
+func (s *Service) generationLive(ctx context.Context, name, gen string) bool {
+	e, ok, err := s.st.Functions.Fresh(ctx, name)
+	if err != nil {
+		return true // unsure: keep
+	}
+	if !ok {
+		return false
+	}
+	rec, _, err := decodeFunction(e)
+	return err != nil || rec.Gen == gen
 }
 
 // codeKeyOf reads the code key of a stored version.

@@ -45,11 +45,12 @@ type versionConfig struct {
 	RevisionId    string            `json:"revisionId"`
 }
 
-// configHash identifies what a version would run: code and configuration, without the
-// bookkeeping (version number, revision, time, description).
+// configHash identifies a version's code and configuration, without the bookkeeping
+// (version number, revision, time). The description counts: on Lambda, changing only
+// $LATEST's description and publishing makes a new version.
 func (v *versionConfig) configHash() string {
 	c := *v
-	c.Version, c.RevisionId, c.LastModified, c.Description = "", "", time.Time{}, ""
+	c.Version, c.RevisionId, c.LastModified = "", "", time.Time{}
 	b, _ := json.Marshal(c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

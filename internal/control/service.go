@@ -133,10 +133,16 @@ func storeError(err error) error {
 	return fmt.Errorf("%w: state store: %v", errdefs.ErrService, err)
 }
 
-// render turns a stored version into Lambda's FunctionConfiguration.
+// render turns a stored version into Lambda's FunctionConfiguration. Lambda names
+// $LATEST by the unqualified ARN, except where the caller asked for a version
+// explicitly (GetFunction with Qualifier=$LATEST, ListVersionsByFunction).
 func (s *Service) render(name string, v *versionConfig) *FunctionConfiguration {
+	return s.renderArn(name, v, false)
+}
+
+func (s *Service) renderArn(name string, v *versionConfig, qualifyLatest bool) *FunctionConfiguration {
 	arn := s.FunctionArn(name)
-	if v.Version != Latest {
+	if v.Version != Latest || qualifyLatest {
 		arn = s.QualifiedArn(name, v.Version)
 	}
 	c := &FunctionConfiguration{

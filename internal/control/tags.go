@@ -3,15 +3,21 @@ package control
 import (
 	"context"
 	"maps"
+	"regexp"
 	"strings"
 
 	"github.com/hearthfn/hearth/internal/errdefs"
 )
 
 // Tags belong to a function as a whole; Lambda takes them by unqualified function ARN.
+var reTaggable = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)$`)
+
 func (s *Service) taggable(resource string) (string, error) {
-	if !strings.HasPrefix(resource, "arn:") {
-		return "", validationError(resource, "resource", "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:(function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?|...)")
+	if len(resource) > 256 || !reTaggable.MatchString(resource) {
+		return "", validationError(resource, "resource", `Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)`)
+	}
+	if !strings.Contains(resource, ":function:") {
+		return "", errdefs.New(errdefs.ErrInvalidParameter, "Hearth keeps tags on functions only; %s is not a function ARN.", resource)
 	}
 	ref, err := s.ParseFunctionRef("resource", resource)
 	if err != nil {

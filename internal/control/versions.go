@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hearthfn/hearth/internal/errdefs"
 )
@@ -46,9 +47,10 @@ func (s *Service) publish(ctx context.Context, name string, in *PublishVersionIn
 		}
 		hash := rec.Latest.configHash()
 		if rec.LastVersion > 0 && rec.PublishedHash == hash {
-			// Nothing changed. A crash may have reserved the number without writing the
-			// version; then publish anew.
-			if v, err := s.loadVersion(rec, rec.LastVersion); err == nil {
+			// Nothing changed. The version may still be in flight (a concurrent publish
+			// between reserving the number and writing it); wait for it. Only when it
+			// never appears did a crash lose it, and then this publish makes it anew.
+			if v := s.awaitVersion(ctx, rec, rec.LastVersion); v != nil {
 				existing = v
 				return errUnchanged
 			}
@@ -77,6 +79,30 @@ func (s *Service) publish(ctx context.Context, name string, in *PublishVersionIn
 	return s.render(name, &published), nil
 }
 
+// awaitVersion returns version n, waiting briefly for a publish in flight to write it.
+func (s *Service) awaitVersion(ctx context.Context, rec *functionRecord, n int) *versionConfig {
+	deadline := time.Now().Add(versionWriteGrace)
+	for {
+		if v, err := s.loadVersion(rec, n); err == nil {
+			return v
+		}
+		if e, ok, _ := s.st.Versions.Fresh(ctx, versionKey(rec.Name, rec.Gen, n)); ok {
+			var v versionConfig
+			if json.Unmarshal(e.Value, &v) == nil {
+				return &v
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// versionWriteGrace bounds how long a publish in flight may take between reserving a
+// version number and writing the version; past it, the number was lost to a crash.
+const versionWriteGrace = 3 * time.Second
+
 // errUnchanged stops a mutation that turned out to be unnecessary.
 var errUnchanged = errdefs.New(errdefs.ErrConflict, "unchanged")
 
@@ -93,7 +119,7 @@ func (s *Service) ListVersionsByFunction(ctx context.Context, functionName, mark
 	if err != nil {
 		return nil, err
 	}
-	all := append([]*FunctionConfiguration{s.render(rec.Name, &rec.Latest)}, s.versionsOf(rec)...)
+	all := append([]*FunctionConfiguration{s.renderArn(rec.Name, &rec.Latest, true)}, s.versionsOf(rec)...)
 	page, next, err := paginate(all, marker, maxItems, func(c *FunctionConfiguration) string { return c.Version }, lessKey)
 	if err != nil {
 		return nil, err

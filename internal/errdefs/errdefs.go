@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Kind is a class of failure. Its Error text is Lambda's error type name.
@@ -66,8 +67,13 @@ func Message(err error) string {
 		return ke.msg
 	}
 	var k *Kind
-	if errors.As(err, &k) && err == error(k) {
-		return k.Type
+	if errors.As(err, &k) {
+		if err == error(k) {
+			return k.Type
+		}
+		// fmt.Errorf("%w: detail", kind) reads "Type: detail"; the caller sees the
+		// type in x-amzn-ErrorType already.
+		return strings.TrimPrefix(err.Error(), k.Type+": ")
 	}
 	return err.Error()
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -45,9 +46,10 @@ const (
 
 // Store is an open connection to Hearth's state.
 type Store struct {
-	ns *server.Server // nil with an external NATS
-	nc *nats.Conn
-	js jetstream.JetStream
+	ns   *server.Server // nil with an external NATS
+	lock *os.File       // the data directory's lock, held while the embedded server runs
+	nc   *nats.Conn
+	js   jetstream.JetStream
 
 	Functions *Table
 	Versions  *Table
@@ -65,7 +67,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{}
 	var err error
 	if cfg.NATSURL == "" {
-		if s.ns, err = startEmbedded(cfg); err != nil {
+		if s.ns, s.lock, err = startEmbedded(cfg); err != nil {
 			return nil, err
 		}
 		s.nc, err = nats.Connect(s.ns.ClientURL(), nats.InProcessServer(s.ns), nats.Name("hearth"))
@@ -118,10 +120,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func startEmbedded(cfg Config) (*server.Server, error) {
+func startEmbedded(cfg Config) (*server.Server, *os.File, error) {
 	dir := filepath.Join(cfg.DataDir, "jetstream")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+		return nil, nil, fmt.Errorf("create data directory: %w", err)
+	}
+	// Two servers on one JetStream directory corrupt each other's files; the lock
+	// makes the second one refuse to start. The kernel drops it when we die.
+	lock, err := os.OpenFile(filepath.Join(cfg.DataDir, "hearth.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, nil, fmt.Errorf("the data directory %s is in use by another hearth serve; stop it or pass another --data", cfg.DataDir)
 	}
 	opts := &server.Options{
 		ServerName: "hearth",
@@ -138,21 +150,28 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 	if cfg.Listen != "" {
 		host, port, err := splitHostPort(cfg.Listen)
 		if err != nil {
-			return nil, err
+			lock.Close()
+			return nil, nil, err
 		}
 		opts.Host, opts.Port = host, port
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("configure embedded NATS: %w", err)
+		lock.Close()
+		return nil, nil, fmt.Errorf("configure embedded NATS: %w", err)
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("embedded NATS did not become ready in 30s (is the data directory locked by another hearth?)")
+		lock.Close()
+		return nil, nil, errors.New("embedded NATS did not become ready in 30s")
 	}
-	return ns, nil
+	return ns, lock, nil
 }
+
+// JetStream is the store's JetStream context, for packages that keep streams of
+// their own (logs, and later async invocations).
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
 // Close stops the mirrors, drains the connection and stops the embedded server.
 func (s *Store) Close() error {
@@ -167,6 +186,9 @@ func (s *Store) Close() error {
 	if s.ns != nil {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
+	}
+	if s.lock != nil {
+		s.lock.Close()
 	}
 	return nil
 }
