@@ -219,7 +219,7 @@ func freePort() (string, error) {
 }
 
 func serverCmd(self, dir, addr string) *exec.Cmd {
-	cmd := exec.Command(self, "serve", "--listen", addr, "--data", dir)
+	cmd := exec.Command(self, "serve", "--listen", addr, "--data", dir, "--sandbox", "none")
 	cmd.Env = append(os.Environ(), "HEARTH_ACCESS_KEY_ID="+benchKey, "HEARTH_SECRET_ACCESS_KEY="+benchSecret)
 	return cmd
 }
@@ -252,7 +252,7 @@ func timeStart(self, dir string) (time.Duration, func(), error) {
 }
 
 func startServer(self, dir string) (string, func(), error) {
-	cmd := exec.Command(self, "serve", "--listen", "127.0.0.1:0", "--data", dir)
+	cmd := exec.Command(self, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--sandbox", "none")
 	cmd.Env = append(os.Environ(), "HEARTH_ACCESS_KEY_ID="+benchKey, "HEARTH_SECRET_ACCESS_KEY="+benchSecret)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -41,6 +41,15 @@ func addClientFlags(fs *flag.FlagSet) clientFlags {
 // client builds a Lambda client through the standard AWS chain: the AWS_*
 // environment first, then the "hearth" profile that serve wrote.
 func (f clientFlags) client(ctx context.Context) (*lambda.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, f.configOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	return lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(*f.endpoint) }), nil
+}
+
+// configOptions loads the AWS_* environment first, then serve's "hearth" profile.
+func (f clientFlags) configOptions() []func(*config.LoadOptions) error {
 	opts := []func(*config.LoadOptions) error{}
 	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
 		files := []string{daemon.CredentialsFile(*f.data)}
@@ -52,11 +61,7 @@ func (f clientFlags) client(ctx context.Context) (*lambda.Client, error) {
 	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		opts = append(opts, config.WithRegion("us-east-1"))
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
-	}
-	return lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(*f.endpoint) }), nil
+	return opts
 }
 
 func function(args []string) error {

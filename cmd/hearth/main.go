@@ -6,6 +6,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/hearthfn/hearth/internal/sandbox/namespace"
 )
 
 const usage = `hearth — run unmodified AWS Lambda functions on your own machines
@@ -16,6 +18,8 @@ Usage:
   hearth function list                 list functions
   hearth function get NAME             show a function
   hearth function delete NAME          delete a function
+  hearth invoke NAME [--payload JSON]  invoke a function, print its answer and log tail
+  hearth logs NAME [--follow]          print a function's logs
   hearth bench                         measure a real hearth serve (make bench)
 
 Run 'hearth COMMAND -h' for a command's flags.
@@ -26,10 +30,20 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
+	// The namespace driver re-executes this binary to set up a sandbox from inside
+	// its new namespaces before it becomes hearth-init.
+	if os.Args[1] == namespace.SetupArg {
+		namespace.SetupMain()
+		return
+	}
 	var err error
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "invoke":
+		err = invokeCmd(os.Args[2:])
+	case "logs":
+		err = logsCmd(os.Args[2:])
 	case "bench":
 		err = bench(os.Args[2:])
 	case "function", "functions", "fn":

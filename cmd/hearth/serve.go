@@ -24,6 +24,13 @@ func serve(args []string) error {
 	natsListen := fs.String("nats-listen", "", "also open the embedded NATS server on this TCP address")
 	syncAlways := fs.Bool("sync-always", false, "fsync every state write before acknowledging it (survives power loss; slower)")
 	concurrency := fs.Int("account-concurrency", 1000, "account concurrency limit")
+	driverName := fs.String("sandbox", "auto", "sandbox driver: gvisor, namespace, none (control plane only), or auto (gvisor where runsc works, else namespace)")
+	runscPath := fs.String("runsc", "", "path of gVisor's runsc (default: next to hearth, then PATH)")
+	initPath := fs.String("init", "", "path of the static hearth-init (default: next to hearth)")
+	maxEnvs := fs.Int("max-envs", 0, "most execution environments this host runs at once (default 256)")
+	maxMemory := fs.Int("max-memory-mb", 0, "most memory (MB) all environments may have together (default 3/4 of RAM)")
+	idleTTL := fs.Duration("idle-ttl", 10*time.Minute, "reap an execution environment idle this long")
+	freezeAfter := fs.Duration("freeze-after", 100*time.Millisecond, "freeze an execution environment idle this long (negative: never)")
 	_ = fs.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -36,6 +43,19 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
+	drv, err := newDriver(*driverName, dataDir, *runscPath, log)
+	if err != nil {
+		return err
+	}
+	initBin := *initPath
+	if initBin == "" {
+		initBin = besideSelf("hearth-init")
+	}
+	if drv != nil {
+		if _, err := os.Stat(initBin); err != nil {
+			return fmt.Errorf("hearth-init not found at %s (build it with make build, or pass --init): %w", initBin, err)
+		}
+	}
 	d, err := daemon.New(daemon.Config{
 		Listen:               *listen,
 		DataDir:              dataDir,
@@ -46,6 +66,12 @@ func serve(args []string) error {
 		SyncAlways:           *syncAlways,
 		Credentials:          map[string]string{id: secret},
 		ConcurrentExecutions: *concurrency,
+		Driver:               drv,
+		InitBinary:           initBin,
+		MaxEnvs:              *maxEnvs,
+		MaxMemoryMB:          *maxMemory,
+		IdleTTL:              *idleTTL,
+		FreezeAfter:          *freezeAfter,
 		Logger:               log,
 	})
 	if err != nil {
@@ -58,8 +84,12 @@ func serve(args []string) error {
 	if *natsURL != "" {
 		store = "NATS at " + *natsURL
 	}
-	fmt.Fprintf(os.Stderr, "Hearth is serving the Lambda API on http://%s (region %s, account %s, state: %s), ready in %s\n",
-		d.Addr(), *region, *account, store, time.Since(start).Round(time.Millisecond))
+	sandboxes := "none (control plane only)"
+	if drv != nil {
+		sandboxes = drv.Name()
+	}
+	fmt.Fprintf(os.Stderr, "Hearth is serving the Lambda API on http://%s (region %s, account %s, state: %s, sandbox: %s), ready in %s\n",
+		d.Addr(), *region, *account, store, sandboxes, time.Since(start).Round(time.Millisecond))
 	if generated {
 		fmt.Fprintf(os.Stderr, "Generated an access key for this Hearth in %s (profile %q).\n", daemon.CredentialsFile(dataDir), daemon.CredentialsProfile)
 	}

@@ -11,11 +11,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/hearthfn/hearth/internal/control"
+	"github.com/hearthfn/hearth/internal/invoke"
 	"github.com/hearthfn/hearth/internal/lambdaapi"
+	"github.com/hearthfn/hearth/internal/logs"
+	"github.com/hearthfn/hearth/internal/runtimes"
+	"github.com/hearthfn/hearth/internal/sandbox"
 	"github.com/hearthfn/hearth/internal/store"
+	"github.com/hearthfn/hearth/internal/worker"
 )
 
 // Config is a node's configuration.
@@ -31,7 +37,17 @@ type Config struct {
 	Credentials map[string]string
 	// ConcurrentExecutions is the account concurrency limit.
 	ConcurrentExecutions int
-	Logger               *slog.Logger
+	// Driver runs execution environments; nil makes a control-only node whose
+	// Invoke answers NotImplementedException.
+	Driver sandbox.Driver
+	// InitBinary is the host path of the static hearth-init.
+	InitBinary string
+	// Worker limits; zero values take the worker's defaults.
+	MaxEnvs     int
+	MaxMemoryMB int
+	IdleTTL     time.Duration
+	FreezeAfter time.Duration
+	Logger      *slog.Logger
 }
 
 // Daemon is one running Hearth node.
@@ -40,6 +56,9 @@ type Daemon struct {
 	log   *slog.Logger
 	st    *store.Store
 	ctl   *control.Service
+	pool  *worker.Pool
+	logs  *logs.Store
+	inv   *invoke.Dispatcher
 	ln    net.Listener
 	srv   *http.Server
 	ready chan struct{}
@@ -69,26 +88,64 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return err
 	}
 	d.st = st
-	d.ctl = control.New(control.Config{
+	ccfg := control.Config{
 		Store:                st,
 		Region:               d.cfg.Region,
 		AccountID:            d.cfg.AccountID,
 		ConcurrentExecutions: d.cfg.ConcurrentExecutions,
-	})
+	}
+	if d.cfg.Driver != nil {
+		// A node that runs functions refuses, at create time, a runtime whose
+		// interpreter this host does not have.
+		ccfg.CheckRuntime = runtimes.Check
+	}
+	d.ctl = control.New(ccfg)
+	bg, stop := context.WithCancel(context.Background())
+	d.stop = stop
+	if d.cfg.Driver != nil {
+		lg, err := logs.Open(ctx, st.JetStream(), logs.Config{})
+		if err != nil {
+			stop()
+			st.Close()
+			return err
+		}
+		d.logs = lg
+		d.pool, err = worker.New(worker.Config{
+			Driver:      d.cfg.Driver,
+			DataDir:     filepath.Join(d.cfg.DataDir, "worker"),
+			InitBinary:  d.cfg.InitBinary,
+			Code:        d.ctl,
+			Logs:        lg,
+			Region:      d.cfg.Region,
+			MaxEnvs:     d.cfg.MaxEnvs,
+			MaxMemoryMB: d.cfg.MaxMemoryMB,
+			IdleTTL:     d.cfg.IdleTTL,
+			FreezeAfter: d.cfg.FreezeAfter,
+			Logger:      d.log,
+		})
+		if err != nil {
+			stop()
+			st.Close()
+			return err
+		}
+		d.inv = invoke.New(d.ctl, d.pool, d.log, bg)
+	}
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
+		stop()
+		if d.pool != nil {
+			d.pool.Shutdown(ctx)
+		}
 		st.Close()
 		return fmt.Errorf("listen on %s: %w", d.cfg.Listen, err)
 	}
 	d.ln = ln
-	api := lambdaapi.New(lambdaapi.Config{Control: d.ctl, Credentials: d.cfg.Credentials, Logger: d.log})
+	api := lambdaapi.New(lambdaapi.Config{Control: d.ctl, Invoke: d.inv, Logs: d.logs, Credentials: d.cfg.Credentials, Logger: d.log})
 	d.srv = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	bg, stop := context.WithCancel(context.Background())
-	d.stop = stop
 	go d.collectGarbage(bg)
 	go func() {
 		defer close(d.done)
@@ -139,6 +196,12 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	if d.srv != nil {
 		err = d.srv.Shutdown(ctx)
 		<-d.done
+	}
+	if d.inv != nil {
+		d.inv.Wait()
+	}
+	if d.pool != nil {
+		d.pool.Shutdown(ctx)
 	}
 	if d.st != nil {
 		d.st.Close()

@@ -23,7 +23,9 @@ import (
 
 	"github.com/hearthfn/hearth/internal/control"
 	"github.com/hearthfn/hearth/internal/errdefs"
+	"github.com/hearthfn/hearth/internal/invoke"
 	"github.com/hearthfn/hearth/internal/lambdaapi/sigv4"
+	"github.com/hearthfn/hearth/internal/logs"
 )
 
 // Config is what the edge needs.
@@ -31,13 +33,18 @@ type Config struct {
 	Control *control.Service
 	// Credentials maps access key id → secret access key.
 	Credentials map[string]string
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Invoke runs invocations; nil leaves Invoke unimplemented (a control-only node).
+	Invoke *invoke.Dispatcher
+	// Logs serves function logs on /_hearth/logs/; nil when the node runs no worker.
+	Logs   *logs.Store
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Server is the Lambda API's http.Handler.
 type Server struct {
 	ctl      *control.Service
+	logs     *logs.Store
 	verifier *sigv4.Verifier
 	codeKey  []byte // signs code download URLs
 	log      *slog.Logger
@@ -50,6 +57,7 @@ type handlerFunc func(ctx context.Context, rq *request) (any, error)
 
 // request is one parsed API call.
 type request struct {
+	id     string // x-amzn-RequestId, which Invoke also hands the function
 	op     *operation
 	params map[string]string // path labels, unescaped
 	query  url.Values
@@ -70,9 +78,10 @@ const (
 // New builds the edge.
 func New(cfg Config) *Server {
 	s := &Server{
-		ctl: cfg.Control,
-		log: cfg.Logger,
-		now: cfg.Now,
+		ctl:  cfg.Control,
+		logs: cfg.Logs,
+		log:  cfg.Logger,
+		now:  cfg.Now,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -109,6 +118,9 @@ func New(cfg Config) *Server {
 	s.registerConcurrency()
 	s.registerTags()
 	s.registerAccount()
+	if cfg.Invoke != nil {
+		s.registerInvoke(cfg.Invoke)
+	}
 	s.routes = buildRoutes(operations)
 	return s
 }
@@ -132,6 +144,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, codePathPrefix):
 		s.serveCode(w, r)
 		return
+	case strings.HasPrefix(r.URL.Path, logsPathPrefix) && r.Method == http.MethodGet:
+		s.serveLogs(w, r)
+		return
 	}
 	op, params, err := s.match(r)
 	if err != nil {
@@ -139,8 +154,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := int64(maxOtherRequestBytes)
-	if op.Name == "CreateFunction" || op.Name == "UpdateFunctionCode" {
+	switch op.Name {
+	case "CreateFunction", "UpdateFunctionCode":
 		limit = maxCodeRequestBytes
+	case "Invoke":
+		limit = invoke.MaxSyncPayload
 	}
 	if r.ContentLength > limit {
 		s.writeError(w, r, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op.Name))
@@ -164,10 +182,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errdefs.New(errdefs.ErrNotImplemented, "Hearth does not implement the %s operation yet.", op.Name))
 		return
 	}
-	rq := &request{op: op, params: params, query: r.URL.Query(), header: r.Header, body: body, host: r.Host}
+	rq := &request{id: reqID, op: op, params: params, query: r.URL.Query(), header: r.Header, body: body, host: r.Host}
 	out, err := h(r.Context(), rq)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if raw, ok := out.(*rawResponse); ok {
+		for k, v := range raw.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(raw.status)
+		_, _ = w.Write(raw.body)
 		return
 	}
 	status := op.Status

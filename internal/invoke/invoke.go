@@ -1,0 +1,167 @@
+// Package invoke is the dispatcher between the Lambda API and the worker: it
+// resolves a qualifier to the version that runs (with an alias's weighted routing),
+// checks the invocation's shape and limits, and runs it synchronously or in the
+// background. Concurrency accounting and throttles (account and reserved
+// concurrency) belong here and come next; durable async queueing after that.
+package invoke
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hearthfn/hearth/internal/control"
+	"github.com/hearthfn/hearth/internal/errdefs"
+	"github.com/hearthfn/hearth/internal/worker"
+)
+
+// Lambda's payload limits.
+const (
+	MaxSyncPayload  = 6 * 1024 * 1024
+	MaxAsyncPayload = 256 * 1024
+	maxClientCtx    = 3583
+	logTailBytes    = 4096
+)
+
+// Dispatcher runs invocations.
+type Dispatcher struct {
+	ctl  *control.Service
+	pool *worker.Pool
+	log  *slog.Logger
+
+	async sync.WaitGroup
+	stop  context.Context
+}
+
+// New returns a dispatcher. Background (Event) invocations stop when stop ends.
+func New(ctl *control.Service, pool *worker.Pool, log *slog.Logger, stop context.Context) *Dispatcher {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Dispatcher{ctl: ctl, pool: pool, log: log, stop: stop}
+}
+
+// Input is one Invoke call.
+type Input struct {
+	RequestID      string
+	FunctionName   string
+	Qualifier      string
+	InvocationType string // RequestResponse (default), Event, DryRun
+	LogType        string // None (default), Tail
+	ClientContext  string // base64 JSON
+	Payload        []byte
+}
+
+// Output is what the caller gets.
+type Output struct {
+	StatusCode      int
+	Payload         []byte
+	FunctionError   string
+	LogResult       string // base64 of the log's last 4 KB, with LogType Tail
+	ExecutedVersion string
+}
+
+// Invoke validates and runs one invocation.
+func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
+	switch in.InvocationType {
+	case "", "RequestResponse", "Event", "DryRun":
+	default:
+		return nil, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", in.InvocationType)
+	}
+	switch in.LogType {
+	case "", "None", "Tail":
+	default:
+		return nil, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]", in.LogType)
+	}
+	if in.ClientContext != "" {
+		if len(in.ClientContext) > maxClientCtx {
+			return nil, errdefs.New(errdefs.ErrInvalidParameter, "Client context must be at most %d bytes.", maxClientCtx)
+		}
+		raw, err := base64.StdEncoding.DecodeString(in.ClientContext)
+		if err != nil || !json.Valid(raw) {
+			return nil, errdefs.New(errdefs.ErrInvalidParameter, "Client context must be a valid Base64-encoded JSON object.")
+		}
+	}
+	if in.InvocationType == "Event" && len(in.Payload) > MaxAsyncPayload {
+		return nil, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the InvokeAsync operation", MaxAsyncPayload)
+	}
+	if len(in.Payload) > MaxSyncPayload {
+		return nil, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the Invoke operation", MaxSyncPayload)
+	}
+	if len(in.Payload) > 0 && !json.Valid(in.Payload) {
+		return nil, errdefs.New(errdefs.ErrInvalidRequest, "Could not parse request body into json: the payload is not valid JSON.")
+	}
+	t, err := d.ctl.ResolveInvoke(ctx, in.FunctionName, in.Qualifier)
+	if err != nil {
+		return nil, err
+	}
+	v := &worker.Version{
+		FunctionName: t.FunctionName,
+		FunctionArn:  t.FunctionArn,
+		Version:      t.Version,
+		Runtime:      t.Runtime,
+		Handler:      t.Handler,
+		MemoryMB:     t.MemoryMB,
+		TimeoutSec:   t.TimeoutSec,
+		EphemeralMB:  t.EphemeralMB,
+		Environment:  t.Environment,
+		CodeKey:      t.CodeKey,
+		ConfigID:     t.ConfigID,
+	}
+	req := &worker.Request{RequestID: in.RequestID, Payload: in.Payload, ClientContext: in.ClientContext}
+	if len(req.Payload) == 0 {
+		req.Payload = []byte("{}")
+	}
+	switch in.InvocationType {
+	case "DryRun":
+		return &Output{StatusCode: http.StatusNoContent, ExecutedVersion: t.Version}, nil
+	case "Event":
+		req.Payload = append([]byte(nil), req.Payload...)
+		d.async.Add(1)
+		go func() {
+			defer d.async.Done()
+			ctx, cancel := context.WithTimeout(d.stop, time.Duration(v.TimeoutSec)*time.Second+initGrace)
+			defer cancel()
+			if _, err := d.run(ctx, v, req); err != nil {
+				d.log.Warn("async invocation failed", "function", v.FunctionName, "requestId", req.RequestID, "err", err)
+			}
+		}()
+		return &Output{StatusCode: http.StatusAccepted, ExecutedVersion: t.Version}, nil
+	}
+	res, err := d.run(ctx, v, req)
+	if err != nil {
+		return nil, err
+	}
+	out := &Output{StatusCode: http.StatusOK, Payload: res.Payload, FunctionError: res.FunctionError, ExecutedVersion: res.ExecutedVersion}
+	if in.LogType == "Tail" {
+		tail := res.Log
+		if len(tail) > logTailBytes {
+			tail = tail[len(tail)-logTailBytes:]
+		}
+		out.LogResult = base64.StdEncoding.EncodeToString(tail)
+	}
+	return out, nil
+}
+
+// initGrace is how long past the function timeout an Event invocation may take to
+// cover its init phase.
+const initGrace = 12 * time.Second
+
+// run invokes and turns a failed init phase into the function error Lambda reports.
+func (d *Dispatcher) run(ctx context.Context, v *worker.Version, req *worker.Request) (*worker.Result, error) {
+	res, err := d.pool.Invoke(ctx, v, req)
+	var ie *worker.InitError
+	if errors.As(err, &ie) {
+		b, _ := json.Marshal(map[string]string{"errorType": ie.ErrorType, "errorMessage": ie.Message})
+		return &worker.Result{Payload: b, FunctionError: "Unhandled", ExecutedVersion: v.Version, Log: ie.Log}, nil
+	}
+	return res, err
+}
+
+// Wait blocks until background invocations finish.
+func (d *Dispatcher) Wait() { d.async.Wait() }

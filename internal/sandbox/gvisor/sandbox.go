@@ -1,0 +1,176 @@
+package gvisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hearthfn/hearth/internal/sandbox"
+)
+
+// box is one running gVisor sandbox: the `runsc run` process and its stdio.
+type box struct {
+	d      *Driver
+	id     string
+	bundle string
+	cmd    *exec.Cmd
+	stream *stream
+
+	done    chan struct{}
+	err     error
+	killed  bool
+	killMu  sync.Mutex
+	cleanMu sync.Once
+}
+
+var _ sandbox.Sandbox = (*box)(nil)
+
+// stream joins the init's stdin and stdout into one ReadWriteCloser.
+type stream struct {
+	r io.ReadCloser
+	w io.WriteCloser
+}
+
+func (s *stream) Read(p []byte) (int, error)  { return s.r.Read(p) }
+func (s *stream) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *stream) Close() error {
+	werr := s.w.Close()
+	rerr := s.r.Close()
+	return errors.Join(werr, rerr)
+}
+
+func startProcess(cmd *exec.Cmd, spec sandbox.Spec, d *Driver, bundle string) (*box, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	cmd.Stdin, cmd.Stdout = inR, outW
+	if spec.Stderr != nil {
+		cmd.Stderr = spec.Stderr
+	}
+	// runsc must not die with the goroutine that started it, nor get our signals.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		inR.Close()
+		inW.Close()
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("gvisor: start runsc: %w", err)
+	}
+	inR.Close()
+	outW.Close()
+	b := &box{d: d, id: spec.ID, bundle: bundle, cmd: cmd, stream: &stream{r: outR, w: inW}, done: make(chan struct{})}
+	go b.wait()
+	return b, nil
+}
+
+func (b *box) wait() {
+	err := b.cmd.Wait()
+	b.killMu.Lock()
+	killed := b.killed
+	b.killMu.Unlock()
+	var ee *exec.ExitError
+	if err != nil && !killed && errors.As(err, &ee) {
+		// runsc exits 128+SIGKILL when the sandbox's memory cgroup killed it.
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && (ws.Signaled() && ws.Signal() == syscall.SIGKILL || ws.ExitStatus() == 128+int(syscall.SIGKILL)) {
+			err = fmt.Errorf("%w: %v", sandbox.ErrOOM, err)
+		}
+	}
+	b.err = err
+	close(b.done)
+}
+
+func (b *box) ID() string                 { return b.id }
+func (b *box) Stream() io.ReadWriteCloser { return b.stream }
+func (b *box) Done() <-chan struct{}      { return b.done }
+
+func (b *box) Err() error {
+	select {
+	case <-b.done:
+		return b.err
+	default:
+		return nil
+	}
+}
+
+// Freeze pauses every task of the sandbox inside the Sentry.
+func (b *box) Freeze(ctx context.Context) error { return b.d.command(ctx, "pause", b.id) }
+
+// Thaw resumes them.
+func (b *box) Thaw(ctx context.Context) error { return b.d.command(ctx, "resume", b.id) }
+
+// Stats reads the sandbox's host cgroup: runsc's own figures are the Sentry's view
+// and carry no peak. The peak includes the Sentry's overhead, which is memory the
+// function's limit really pays for.
+func (b *box) Stats(ctx context.Context) (sandbox.Stats, error) {
+	rel := filepath.Join(b.d.cfg.CgroupParent, b.id)
+	var st sandbox.Stats
+	if cgroupV2() {
+		dir := filepath.Join("/sys/fs/cgroup", rel)
+		st.MemoryBytes = readInt(filepath.Join(dir, "memory.current"))
+		st.MemoryPeakBytes = readInt(filepath.Join(dir, "memory.peak"))
+	} else {
+		dir := filepath.Join("/sys/fs/cgroup/memory", rel)
+		st.MemoryBytes = readInt(filepath.Join(dir, "memory.usage_in_bytes"))
+		st.MemoryPeakBytes = readInt(filepath.Join(dir, "memory.max_usage_in_bytes"))
+		st.CPUTime = time.Duration(readInt(filepath.Join("/sys/fs/cgroup/cpuacct", rel, "cpuacct.usage")))
+	}
+	if st.MemoryPeakBytes < st.MemoryBytes {
+		st.MemoryPeakBytes = st.MemoryBytes
+	}
+	return st, nil
+}
+
+func cgroupV2() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
+}
+
+func readInt(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+// Kill stops the sandbox and removes its state.
+func (b *box) Kill(ctx context.Context) error {
+	b.killMu.Lock()
+	b.killed = true
+	b.killMu.Unlock()
+	select {
+	case <-b.done:
+	default:
+		_ = b.d.runsc("kill", "--all", b.id, "KILL").Run()
+		select {
+		case <-b.done:
+		case <-time.After(2 * time.Second):
+			_ = b.cmd.Process.Kill()
+			<-b.done
+		}
+	}
+	var err error
+	b.cleanMu.Do(func() {
+		_ = b.d.runsc("delete", "--force", b.id).Run()
+		_ = b.stream.Close()
+		err = os.RemoveAll(b.bundle)
+	})
+	return err
+}

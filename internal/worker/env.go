@@ -1,0 +1,119 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hearthfn/hearth/internal/agentproto"
+	"github.com/hearthfn/hearth/internal/sandbox"
+)
+
+// state is an env's lifecycle state.
+type state int
+
+const (
+	stateStarting state = iota
+	stateIdle
+	stateFrozen
+	stateBusy
+	stateDead
+)
+
+func (s state) String() string {
+	return [...]string{"Starting", "Idle", "Frozen", "Busy", "Dead"}[s]
+}
+
+// allowed lists each state's legal successors.
+var allowed = map[state][]state{
+	stateStarting: {stateIdle, stateBusy, stateDead},
+	stateIdle:     {stateBusy, stateFrozen, stateDead},
+	stateFrozen:   {stateBusy, stateDead},
+	stateBusy:     {stateIdle, stateDead},
+	stateDead:     {},
+}
+
+// env is one execution environment.
+type env struct {
+	id         string
+	key        string // Version.ConfigID
+	fnVersion  string // FunctionName + ":" + Version, for draining
+	memMB      int
+	logStream  string
+	sb         sandbox.Sandbox
+	stream     io.ReadWriteCloser
+	wmu        sync.Mutex // serialises frame writes
+	frames     chan *agentproto.Frame
+	readerDone chan struct{}
+
+	mu         sync.Mutex
+	st         state
+	lastUsed   time.Time
+	freezeT    *time.Timer
+	logBuf     *[]byte // the invocation in flight's log, appended by the reader
+	logSink    func(text []byte)
+	initReport time.Duration // set on the first invocation after a cold start
+}
+
+// setState moves the env to next if the transition is legal.
+func (e *env) setState(next state) error {
+	for _, s := range allowed[e.st] {
+		if s == next {
+			e.st = next
+			return nil
+		}
+	}
+	return fmt.Errorf("env %s: illegal transition %s → %s", e.id, e.st, next)
+}
+
+// send writes one frame to hearth-init.
+func (e *env) send(kind agentproto.Kind, header any, body []byte) error {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	return agentproto.Write(e.stream, kind, header, body)
+}
+
+// read pumps frames from hearth-init. Log frames are appended to the log of the
+// invocation in flight here, so they stay ordered before that invocation's Result;
+// output written between invocations goes straight to the log sink.
+func (e *env) read() {
+	defer close(e.readerDone)
+	defer close(e.frames)
+	for {
+		f, err := agentproto.Read(e.stream)
+		if err != nil {
+			return
+		}
+		if f.Kind == agentproto.KindLog {
+			e.mu.Lock()
+			if e.logBuf != nil {
+				*e.logBuf = append(*e.logBuf, f.Body...)
+				e.mu.Unlock()
+				continue
+			}
+			sink := e.logSink
+			e.mu.Unlock()
+			if sink != nil {
+				sink(f.Body)
+			}
+			continue
+		}
+		e.frames <- f
+	}
+}
+
+// kill tears the env down; safe to call more than once.
+func (e *env) kill() {
+	e.mu.Lock()
+	if e.freezeT != nil {
+		e.freezeT.Stop()
+	}
+	e.st = stateDead
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = e.sb.Kill(ctx)
+	_ = e.stream.Close()
+}

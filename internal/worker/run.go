@@ -1,0 +1,133 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/hearthfn/hearth/internal/agentproto"
+	"github.com/hearthfn/hearth/internal/sandbox"
+)
+
+// run hands one invocation to e and waits for its result, its deadline, or the env's
+// death. A result that leaves the env unusable marks it dead; release discards it.
+func (p *Pool) run(ctx context.Context, e *env, v *Version, req *Request) *Result {
+	start := time.Now()
+	timeout := time.Duration(v.TimeoutSec) * time.Second
+	deadline := start.Add(timeout)
+	logBuf := make([]byte, 0, 512)
+	logBuf = fmt.Appendf(logBuf, "START RequestId: %s Version: %s\n", req.RequestID, v.Version)
+	e.mu.Lock()
+	e.logBuf = &logBuf
+	initDur := e.initReport
+	e.initReport = 0
+	e.mu.Unlock()
+
+	res := &Result{ExecutedVersion: v.Version, InitDuration: initDur}
+	err := e.send(agentproto.KindInvoke, agentproto.Invoke{
+		RequestID:     req.RequestID,
+		DeadlineMs:    deadline.UnixMilli(),
+		FunctionArn:   v.FunctionArn,
+		TraceID:       req.TraceID,
+		ClientContext: req.ClientContext,
+	}, req.Payload)
+	var died error
+	if err != nil {
+		died = fmt.Errorf("send invocation: %w", err)
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+wait:
+	for died == nil {
+		select {
+		case f, ok := <-e.frames:
+			if !ok {
+				died = errors.New("hearth-init closed its stream")
+				break wait
+			}
+			switch f.Kind {
+			case agentproto.KindResult:
+				var r agentproto.Result
+				_ = f.Decode(&r)
+				if r.RequestID != req.RequestID {
+					continue // a late result of an earlier, timed-out invocation
+				}
+				res.Payload = f.Body
+				if r.Error {
+					res.FunctionError = "Unhandled"
+				}
+				break wait
+			case agentproto.KindRuntimeExit:
+				var x agentproto.RuntimeExit
+				_ = f.Decode(&x)
+				died = errors.New(x.Reason)
+			}
+		case <-timer.C:
+			res.FunctionError = "Unhandled"
+			msg := fmt.Sprintf("%s %s Task timed out after %.2f seconds", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), req.RequestID, timeout.Seconds())
+			res.Payload = errorPayload("Sandbox.Timedout", msg)
+			e.mu.Lock()
+			logBuf = append(logBuf, msg+"\n"...)
+			e.mu.Unlock()
+			e.kill() // the only way to stop a function that does not return
+			break wait
+		case <-ctx.Done():
+			// The caller went away; the function cannot be interrupted, so the env goes.
+			res.FunctionError = "Unhandled"
+			res.Payload = errorPayload("Sandbox.Canceled", "the invocation was canceled: "+ctx.Err().Error())
+			e.kill()
+			break wait
+		}
+	}
+	if died != nil {
+		res.FunctionError = "Unhandled"
+		errType, reason := "Runtime.ExitError", died.Error()
+		if errors.Is(e.sb.Err(), sandbox.ErrOOM) || e.oomKilled() {
+			errType, reason = "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"
+		}
+		if !strings.HasPrefix(reason, "Runtime exited") {
+			reason = "Runtime exited with error: " + reason
+		}
+		msg := fmt.Sprintf("RequestId: %s Error: %s", req.RequestID, reason)
+		res.Payload = errorPayload(errType, msg)
+		e.mu.Lock()
+		logBuf = append(logBuf, msg+"\n"...)
+		e.mu.Unlock()
+		e.kill()
+	}
+	res.Duration = time.Since(start)
+
+	stats, _ := e.sb.Stats(context.Background())
+	res.MaxMemoryUsedMB = int(math.Ceil(float64(stats.MemoryPeakBytes) / (1 << 20)))
+
+	e.mu.Lock()
+	e.logBuf = nil
+	e.mu.Unlock()
+	logBuf = fmt.Appendf(logBuf, "END RequestId: %s\n", req.RequestID)
+	logBuf = fmt.Appendf(logBuf, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
+		req.RequestID, ms(res.Duration), int64(math.Ceil(ms(res.Duration))), v.MemoryMB, res.MaxMemoryUsedMB)
+	if initDur > 0 {
+		logBuf = fmt.Appendf(logBuf, "Init Duration: %.2f ms\t", ms(initDur))
+	}
+	logBuf = append(logBuf, '\n')
+	res.Log = logBuf
+	if e.logSink != nil {
+		e.logSink(logBuf)
+	}
+	return res
+}
+
+// oomKilled reports whether the sandbox died of its memory limit.
+func (e *env) oomKilled() bool {
+	select {
+	case <-e.sb.Done():
+		return errors.Is(e.sb.Err(), sandbox.ErrOOM)
+	case <-time.After(50 * time.Millisecond):
+		return false
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
