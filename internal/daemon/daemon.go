@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -202,6 +203,11 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	if d.pool != nil {
 		d.pool.Shutdown(ctx)
+	}
+	// Drivers that keep processes of their own (the namespace driver's pre-forked
+	// setup processes) release them here.
+	if c, ok := d.cfg.Driver.(io.Closer); ok {
+		_ = c.Close()
 	}
 	if d.st != nil {
 		d.st.Close()

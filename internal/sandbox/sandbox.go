@@ -76,6 +76,7 @@ type Capabilities struct {
 	Freeze     bool // Freeze/Thaw stop and resume all processes without losing state
 	Checkpoint bool // the Sandbox implements Checkpointer
 	Restore    bool // the Driver implements Restorer
+	CPULimit   bool // the Sandbox implements CPULimiter
 }
 
 // Driver starts sandboxes of one kind.
@@ -104,6 +105,19 @@ type Sandbox interface {
 	Done() <-chan struct{}
 	Err() error
 }
+
+// CPULimiter is implemented by sandboxes whose CPU quota can change while they run.
+// The worker starts such envs unthrottled and applies the function's quota when the
+// init phase ends: booting the sandbox is not the function's work, and Lambda too
+// gives the init phase more CPU than a small function's invoke phase gets.
+type CPULimiter interface {
+	LimitCPU(ctx context.Context, cpus float64) error
+}
+
+// CPUPeriod is the CFS period drivers use. Shorter than the kernel's default 100 ms,
+// so a small function (128 MB ≈ 0.07 CPU) waits at most ~20 ms when it exhausts its
+// quota instead of ~100 ms.
+const CPUPeriod = 20 * time.Millisecond
 
 // Checkpointer is implemented by sandboxes whose state can be saved to a directory.
 type Checkpointer interface {

@@ -54,7 +54,8 @@ type env struct {
 	freezeT    *time.Timer
 	logBuf     *[]byte // the invocation in flight's log, appended by the reader
 	logSink    func(text []byte)
-	initReport time.Duration // set on the first invocation after a cold start
+	initReport time.Duration // runtime start → first /next; reported once, on the first invocation
+	bootReport time.Duration // sandbox start → runtime start (the platform's share of a cold start)
 }
 
 // setState moves the env to next if the transition is legal.

@@ -505,6 +505,8 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 	if err != nil {
 		return fmt.Errorf("%w: prepare runtime %s: %v", errdefs.ErrService, rt.Name, err)
 	}
+	// Lambda's CPU share: one vCPU at 1,769 MB, proportional below and above.
+	cpus := math.Max(float64(v.MemoryMB)/1769, 0.05)
 	now := time.Now().UTC()
 	e.logStream = fmt.Sprintf("%04d/%02d/%02d/[%s]%s", now.Year(), now.Month(), now.Day(), v.Version, e.id)
 	fn := v.FunctionName
@@ -523,17 +525,21 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 		},
 		TmpMB:    v.EphemeralMB,
 		MemoryMB: v.MemoryMB,
-		CPUs:     math.Max(float64(v.MemoryMB)/1769, 0.05),
+		CPUs:     cpus,
 		Pids:     1024,
 		NoFile:   1024,
 		UID:      sandboxUID,
 		GID:      sandboxUID,
 		Stderr:   &initStderr{log: p.log, env: e.id},
 	}
+	if p.cfg.Driver.Capabilities().CPULimit {
+		spec.CPUs = 0 // boot and init unthrottled; the quota comes at InitDone
+	}
 	sb, err := p.cfg.Driver.Start(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("%w: start sandbox (%s): %v", errdefs.ErrService, p.cfg.Driver.Name(), err)
 	}
+	limiter, _ := sb.(sandbox.CPULimiter)
 	e.sb = sb
 	e.stream = sb.Stream()
 	e.frames = make(chan *agentproto.Frame, 16)
@@ -563,7 +569,16 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 			}
 			switch f.Kind {
 			case agentproto.KindInitDone:
-				e.initReport = time.Since(t0)
+				var done agentproto.InitDone
+				_ = f.Decode(&done)
+				e.initReport = time.Duration(done.DurationMs * float64(time.Millisecond))
+				e.bootReport = time.Since(t0) - e.initReport
+				if limiter != nil && spec.CPUs == 0 {
+					if err := limiter.LimitCPU(ctx, cpus); err != nil {
+						e.kill()
+						return fmt.Errorf("%w: limit CPU: %v", errdefs.ErrService, err)
+					}
+				}
 				return nil
 			case agentproto.KindInitError:
 				var ie agentproto.InitError

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hearthfn/hearth/internal/sandbox"
 )
@@ -92,7 +93,7 @@ type ociPids struct {
 	Limit int64 `json:"limit"`
 }
 
-const cpuPeriod = 100000 // µs
+var cpuPeriod = uint64(sandbox.CPUPeriod / time.Microsecond)
 
 // writeBundle creates bundle/rootfs (an empty read-only root with a mount point
 // for every mount) and bundle/config.json.
@@ -175,7 +176,7 @@ func writeBundle(bundle string, spec sandbox.Spec, cgroupParent string) error {
 		s.Linux.Resources.Memory = &ociMemory{Limit: limit, Swap: limit}
 	}
 	if spec.CPUs > 0 {
-		s.Linux.Resources.CPU = &ociCPU{Quota: int64(spec.CPUs * cpuPeriod), Period: cpuPeriod}
+		s.Linux.Resources.CPU = &ociCPU{Quota: int64(spec.CPUs * float64(cpuPeriod)), Period: cpuPeriod}
 	}
 	if spec.Pids > 0 {
 		s.Linux.Resources.Pids = &ociPids{Limit: int64(spec.Pids)}

@@ -74,7 +74,7 @@ func (d *Driver) Name() string { return "gvisor" }
 // Capabilities: runsc pause/resume freezes and thaws. Checkpoint/restore is a
 // gVisor feature Hearth will use for snapshots; not wired yet.
 func (d *Driver) Capabilities() sandbox.Capabilities {
-	return sandbox.Capabilities{Freeze: true}
+	return sandbox.Capabilities{Freeze: true, CPULimit: true}
 }
 
 // runsc builds a runsc command with the driver's global flags.

@@ -1,0 +1,25 @@
+// Package namespace is the sandbox driver built from Linux primitives: each sandbox
+// is a set of fresh namespaces (PID, network, IPC, UTS, mount, cgroup) whose PID 1 is
+// Spec.Init, confined by cgroups (memory without swap, CPU quota, pids, freezer),
+// running as an unprivileged uid with every capability dropped, no_new_privs and a
+// seccomp deny list. There is no user namespace: the driver runs as root and the
+// init never does.
+//
+// Go cannot run code between clone and exec, so the driver re-executes Config.Exe
+// with SetupArg; that binary calls SetupMain, which builds the sandbox's root from
+// inside the new namespaces and then execs the init. To keep process start-up off
+// Start's path, the driver keeps a few such setup processes started ahead
+// (Config.Warm), each already in a cgroup of its own ("warm-…", renamed to the
+// sandbox's ID when used, where the cgroup version allows renaming: v1).
+//
+// cgroup v1 (per-controller hierarchies, hybrid hosts included) and v2 (unified)
+// are both supported; a sandbox's cgroup is <CgroupParent>/<Spec.ID> in every
+// hierarchy, except for a warm process on v2, which keeps its slot name.
+//
+// Lifecycle of a sandbox:
+//
+//	Start ──▶ running ──Freeze──▶ frozen ──Thaw──▶ running
+//	             │                   │
+//	             ├── init exits ─────┼──▶ exited (Done closed; Err: nil, exit status, ErrOOM)
+//	             └──────── Kill ─────┴──▶ released (cgroups removed, stream closed)
+package namespace
