@@ -44,7 +44,7 @@ lint:
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-unit:
+unit: build
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
 e2e: build
@@ -56,9 +56,14 @@ cli: build
 # Each fuzz target runs briefly on every `make test`; run longer with FUZZTIME=10m.
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzInspect$$' -fuzztime=$(FUZZTIME) ./internal/codezip/
+	$(GO) test -run='^$$' -fuzz='^FuzzTree$$' -fuzztime=$(FUZZTIME) ./internal/codezip/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/lambdaapi/sigv4/
 	$(GO) test -run='^$$' -fuzz='^FuzzAPI$$' -fuzztime=$(FUZZTIME) ./internal/lambdaapi/
+	$(GO) test -run='^$$' -fuzz='^FuzzCutBlob$$' -fuzztime=$(FUZZTIME) ./internal/lambdaapi/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseFunctionRef$$' -fuzztime=$(FUZZTIME) ./internal/control/
+	$(GO) test -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) ./internal/agentproto/
+	$(GO) test -run='^$$' -fuzz='^FuzzReadRequest$$' -fuzztime=$(FUZZTIME) ./internal/agent/
+	$(GO) test -run='^$$' -fuzz='^FuzzChildConfig$$' -fuzztime=$(FUZZTIME) ./internal/sandbox/namespace/
 
 test: test-deps build lint unit e2e cli fuzz
 

@@ -29,18 +29,37 @@ show() { echo; echo "\$ aws lambda $*"; lambda "$@"; }
 
 tmp=$(mktemp -d)
 (cd examples/python && python3 -m zipfile -c "$tmp/python.zip" lambda_function.py)
-lambda delete-function --function-name hello-python >/dev/null 2>&1 || true
-show create-function --function-name hello-python --runtime python3.12 --handler lambda_function.lambda_handler \
-	--role arn:aws:iam::000000000000:role/hearth --zip-file "fileb://$tmp/python.zip" \
-	--query '{FunctionArn:FunctionArn,CodeSha256:CodeSha256,State:State}'
-show wait function-active-v2 --function-name hello-python
-show publish-version --function-name hello-python --query '{Version:Version,FunctionArn:FunctionArn}'
-show create-alias --function-name hello-python --name live --function-version 1 --query AliasArn
-show list-functions --function-version ALL --query 'Functions[].[FunctionName,Version,Runtime,CodeSize]' --output table
-rm -rf "$tmp"
+(cd examples/node && python3 -m zipfile -c "$tmp/node.zip" index.mjs)
+CGO_ENABLED=0 go build -o "$tmp/bootstrap" ./examples/go
+(cd "$tmp" && python3 -m zipfile -c go.zip bootstrap)
 
+deploy() { # NAME RUNTIME HANDLER ZIP
+	lambda delete-function --function-name "$1" >/dev/null 2>&1 || true
+	lambda create-function --function-name "$1" --runtime "$2" --handler "$3" \
+		--role arn:aws:iam::000000000000:role/hearth --zip-file "fileb://$4" --query '[FunctionName,Runtime,State]' --output text
+}
+invoke() { # NAME LABEL
+	echo "-- $1, $2:"
+	lambda invoke --function-name "$1" --payload '{"name":"hearth"}' --cli-binary-format raw-in-base64-out \
+		--log-type Tail "$tmp/out.json" --query LogResult --output text | base64 -d | grep REPORT
+	cat "$tmp/out.json"; echo
+}
+
+echo; echo "\$ aws lambda create-function ... (python, node, and a Go binary built with aws-lambda-go)"
+deploy hello-python python3.12 lambda_function.lambda_handler "$tmp/python.zip"
+deploy hello-node nodejs20.x index.handler "$tmp/node.zip"
+deploy hello-go provided.al2023 bootstrap "$tmp/go.zip"
+echo; echo "\$ aws lambda invoke --log-type Tail ...   (cold: a new sandbox; warm: the same one again)"
+for fn in hello-python hello-node hello-go; do
+	invoke $fn cold
+	invoke $fn warm
+done
+show publish-version --function-name hello-go --query '{Version:Version,FunctionArn:FunctionArn}'
+show create-alias --function-name hello-go --name live --function-version 1 --query AliasArn
+rm -rf "$tmp"
 echo
 echo "Hearth keeps serving on http://$listen — Ctrl-C stops it. In another shell:"
 echo "  export AWS_SHARED_CREDENTIALS_FILE=$data/credentials AWS_PROFILE=hearth AWS_REGION=us-east-1"
-echo "  aws lambda list-functions --endpoint-url http://$listen"
+echo "  aws lambda invoke --endpoint-url http://$listen --function-name hello-python --payload '{}' out.json"
+echo "  ./bin/hearth logs hello-python --follow"
 wait $pid
