@@ -50,7 +50,7 @@ func TestParseMountinfo(t *testing.T) {
 
 func TestLimitsOf(t *testing.T) {
 	l := limitsOf(specWith(128, 0.5, 64))
-	if l.MemoryBytes != 128<<20 || l.CPUQuotaUS != 50000 || l.Pids != 64 {
+	if l.MemoryBytes != 128<<20 || l.CPUQuotaUS != int64(cgroupPeriodUS/2) || l.Pids != 64 {
 		t.Errorf("limits = %+v", l)
 	}
 	if l := limitsOf(specWith(128, 0.001, 0)); l.CPUQuotaUS != 1000 {
