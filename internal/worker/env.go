@@ -105,6 +105,18 @@ func (e *env) read() {
 	}
 }
 
+// gone reports whether the env's sandbox or its stream to hearth-init has ended.
+func (e *env) gone() bool {
+	select {
+	case <-e.sb.Done():
+		return true
+	case <-e.readerDone:
+		return true
+	default:
+		return false
+	}
+}
+
 // kill tears the env down; safe to call more than once.
 func (e *env) kill() {
 	e.mu.Lock()

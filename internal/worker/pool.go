@@ -233,6 +233,13 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 		}
 		e := list[len(list)-1]
 		p.idle[v.ConfigID] = list[:len(list)-1]
+		if e.gone() {
+			// Its runtime or sandbox ended while it sat idle; Lambda would not hand
+			// the next invocation to a dead env either.
+			p.forgetLocked(e)
+			go e.kill()
+			continue
+		}
 		e.mu.Lock()
 		if e.freezeT != nil {
 			e.freezeT.Stop()
