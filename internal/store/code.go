@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -23,9 +24,14 @@ func (c *CodeStore) Put(ctx context.Context, sha256Hex string, data []byte) erro
 	if info, err := c.obs.GetInfo(ctx, sha256Hex); err == nil && !info.Deleted && info.Size == uint64(len(data)) {
 		return nil
 	}
-	_, err := c.obs.PutBytes(ctx, sha256Hex, data)
+	// 512 KB chunks instead of the default 128 KB: a 1 MB zip is two JetStream
+	// messages, not eight, and still fits the default 1 MB payload of an external
+	// NATS. (BenchmarkCodePut1MB: ~6.1 → ~5.3 ms here.)
+	_, err := c.obs.Put(ctx, jetstream.ObjectMeta{Name: sha256Hex, Opts: &jetstream.ObjectMetaOptions{ChunkSize: codeChunkSize}}, bytes.NewReader(data))
 	return err
 }
+
+const codeChunkSize = 512 << 10
 
 // Get returns the zip stored under the digest.
 func (c *CodeStore) Get(ctx context.Context, sha256Hex string) ([]byte, error) {
