@@ -111,6 +111,7 @@ type Sandbox interface {
 // init phase ends: booting the sandbox is not the function's work, and Lambda too
 // gives the init phase more CPU than a small function's invoke phase gets.
 type CPULimiter interface {
+	// LimitCPU sets the quota in CPUs; 0 lifts it.
 	LimitCPU(ctx context.Context, cpus float64) error
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hearthfn/hearth/internal/agentproto"
@@ -47,6 +48,8 @@ type env struct {
 	wmu        sync.Mutex // serialises frame writes
 	frames     chan *agentproto.Frame
 	readerDone chan struct{}
+
+	killing atomic.Bool
 
 	mu         sync.Mutex
 	st         state
@@ -117,16 +120,30 @@ func (e *env) gone() bool {
 	}
 }
 
-// kill tears the env down; safe to call more than once.
-func (e *env) kill() {
+// markDead records that the env can never serve again.
+func (e *env) markDead() {
 	e.mu.Lock()
 	if e.freezeT != nil {
 		e.freezeT.Stop()
 	}
 	e.st = stateDead
 	e.mu.Unlock()
+}
+
+// kill tears the env down. The first call does the work; later calls return at
+// once instead of waiting for it.
+func (e *env) kill() {
+	e.markDead()
+	if !e.killing.CompareAndSwap(false, true) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Dying processes still need CPU to exit; under a small function's quota a few
+	// hundred of them (a fork bomb) took tens of seconds.
+	if l, ok := e.sb.(sandbox.CPULimiter); ok {
+		_ = l.LimitCPU(ctx, 0)
+	}
 	_ = e.sb.Kill(ctx)
 	_ = e.stream.Close()
 }

@@ -35,6 +35,8 @@ func (p *Pool) run(ctx context.Context, e *env, v *Version, req *Request) *Resul
 		ClientContext: req.ClientContext,
 	}, req.Payload)
 	var died error
+	kill := false // the env cannot serve again; killed after its stats are read
+	oom := false
 	if err != nil {
 		died = fmt.Errorf("send invocation: %w", err)
 	}
@@ -59,6 +61,15 @@ wait:
 				if r.Error {
 					res.FunctionError = "Unhandled"
 				}
+				if r.ErrorType == "Runtime.ExitError" {
+					// hearth-init answers for a runtime that died mid-invocation,
+					// then reports the exit: this env is done.
+					kill = true
+					if e.runtimeOOM(v) {
+						oom = true
+						res.Payload = errorPayload("Runtime.OutOfMemory", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: signal: killed", req.RequestID))
+					}
+				}
 				break wait
 			case agentproto.KindRuntimeExit:
 				var x agentproto.RuntimeExit
@@ -72,21 +83,21 @@ wait:
 			e.mu.Lock()
 			logBuf = append(logBuf, msg+"\n"...)
 			e.mu.Unlock()
-			e.kill() // the only way to stop a function that does not return
+			kill = true // the only way to stop a function that does not return
 			break wait
 		case <-ctx.Done():
 			// The caller went away; the function cannot be interrupted, so the env goes.
 			res.FunctionError = "Unhandled"
 			res.Payload = errorPayload("Sandbox.Canceled", "the invocation was canceled: "+ctx.Err().Error())
-			e.kill()
+			kill = true
 			break wait
 		}
 	}
 	if died != nil {
 		res.FunctionError = "Unhandled"
 		errType, reason := "Runtime.ExitError", died.Error()
-		if errors.Is(e.sb.Err(), sandbox.ErrOOM) || e.oomKilled() {
-			errType, reason = "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"
+		if errors.Is(e.sb.Err(), sandbox.ErrOOM) || e.oomKilled() || e.runtimeOOM(v) {
+			errType, reason, oom = "Runtime.OutOfMemory", "Runtime exited with error: signal: killed", true
 		}
 		if !strings.HasPrefix(reason, "Runtime exited") {
 			reason = "Runtime exited with error: " + reason
@@ -96,12 +107,21 @@ wait:
 		e.mu.Lock()
 		logBuf = append(logBuf, msg+"\n"...)
 		e.mu.Unlock()
-		e.kill()
+		kill = true
 	}
 	res.Duration = time.Since(start)
 
+	// Measured before any kill: a killed sandbox's cgroup is gone.
 	stats, _ := e.sb.Stats(context.Background())
-	res.MaxMemoryUsedMB = int(math.Ceil(float64(stats.MemoryPeakBytes) / (1 << 20)))
+	res.MaxMemoryUsedMB = min(int(math.Ceil(float64(stats.MemoryPeakBytes)/(1<<20))), v.MemoryMB)
+	if oom && res.MaxMemoryUsedMB == 0 {
+		// The OOM killer took the whole sandbox, cgroup and all; it used its limit.
+		res.MaxMemoryUsedMB = v.MemoryMB
+	}
+	if kill {
+		e.markDead()
+		go e.kill() // release discards it; nobody waits for the processes to go
+	}
 
 	e.mu.Lock()
 	e.logBuf = nil
@@ -118,6 +138,14 @@ wait:
 		e.logSink(logBuf)
 	}
 	return res
+}
+
+// runtimeOOM reports whether the runtime most likely died of the memory limit: the
+// sandbox's peak reached it. (On cgroup v1 the kernel kills the biggest process, the
+// runtime, and hearth-init lives on to report it.)
+func (e *env) runtimeOOM(v *Version) bool {
+	st, err := e.sb.Stats(context.Background())
+	return err == nil && st.MemoryPeakBytes >= int64(v.MemoryMB)<<20*95/100
 }
 
 // oomKilled reports whether the sandbox died of its memory limit.

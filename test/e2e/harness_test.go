@@ -56,7 +56,9 @@ const (
 )
 
 var (
-	hearthBin string // built once by TestMain
+	hearthBin  string // built once by TestMain
+	hearthInit string // the static hearth-init, built once by TestMain (servers with a sandbox)
+	runscBin   string // gVisor's runsc: HEARTH_E2E_RUNSC, else bin/runsc of the repository
 
 	sharedOnce sync.Once
 	sharedSrv  *server
@@ -83,8 +85,22 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 	}
+	// HEARTH_E2E_INIT runs the sandboxed tests with a hearth-init built elsewhere.
+	if hearthInit = os.Getenv("HEARTH_E2E_INIT"); hearthInit == "" {
+		hearthInit = filepath.Join(tmp, "hearth-init")
+		if err := buildHearthInit(hearthInit); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: building hearth-init:", err)
+			return 1
+		}
+	}
+	if runscBin = os.Getenv("HEARTH_E2E_RUNSC"); runscBin == "" {
+		if root, err := moduleRoot(); err == nil {
+			runscBin = filepath.Join(root, "bin", "runsc")
+		}
+	}
 	sharedDir = filepath.Join(tmp, "shared-data")
 	code := m.Run()
+	code = stopSandboxServers(code)
 	if sharedSrv != nil {
 		if err := sharedSrv.stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: the shared server did not shut down cleanly:", err)
@@ -123,6 +139,26 @@ func buildHearth(out string) error {
 	return nil
 }
 
+// buildHearthInit builds ./cmd/hearth-init static, as `make build` does: it runs as
+// PID 1 inside sandboxes that have no host libraries to link against.
+func buildHearthInit(out string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, "./cmd/hearth-init")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, b)
+	}
+	return nil
+}
+
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
@@ -152,6 +188,9 @@ type serverOptions struct {
 	noEnvCredentials bool
 	extraArgs        []string
 	extraEnv         []string
+	// sandbox is the --sandbox driver ("" = none: the control plane only). With a
+	// driver the server gets --init (the hearth-init TestMain built) and --runsc.
+	sandbox string
 }
 
 // server is one running `hearth serve` process.
@@ -204,9 +243,19 @@ func sharedServer(t testing.TB) *server {
 }
 
 func launch(opts serverOptions) (*server, error) {
-	// The control plane only: no sandbox driver, so Invoke is not implemented and
-	// no runsc or hearth-init is needed.
-	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", opts.dataDir, "--sandbox", "none"}
+	// By default the control plane only: no sandbox driver, so Invoke is not
+	// implemented and no runsc or hearth-init is needed.
+	driver := opts.sandbox
+	if driver == "" {
+		driver = "none"
+	}
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", opts.dataDir, "--sandbox", driver}
+	if driver != "none" {
+		args = append(args, "--init", hearthInit)
+		if runscBin != "" {
+			args = append(args, "--runsc", runscBin)
+		}
+	}
 	if opts.natsURL != "" {
 		args = append(args, "--nats", opts.natsURL)
 	}

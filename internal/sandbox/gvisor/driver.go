@@ -132,9 +132,16 @@ const pollInterval = 5 * time.Millisecond
 // of an empty network namespace, which would otherwise keep the data directory from
 // being removed.
 func (d *Driver) Close() error {
+	// Two sandboxes that start together on a fresh root each mount it once: unmount
+	// until nothing is mounted there.
 	p := filepath.Join(d.root, "null-netns")
-	if err := unmount(p); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("gvisor: unmount %s: %w", p, err)
+	for i := 0; i < 16; i++ {
+		if err := unmount(p); err != nil {
+			if os.IsNotExist(err) || errors.Is(err, errNotMounted) {
+				return nil
+			}
+			return fmt.Errorf("gvisor: unmount %s: %w", p, err)
+		}
 	}
 	return nil
 }

@@ -142,13 +142,20 @@ func (b *box) Stats(ctx context.Context) (sandbox.Stats, error) {
 // (0.07 CPU) spent tens of milliseconds per no-op invoke waiting for quota.
 const sentryCPU = 0.25
 
-// LimitCPU sets the sandbox's CFS quota in its host cgroup.
+// LimitCPU sets the sandbox's CFS quota in its host cgroup; 0 lifts it.
 func (b *box) LimitCPU(ctx context.Context, cpus float64) error {
 	rel := filepath.Join(b.d.cfg.CgroupParent, b.id)
 	period := int64(sandbox.CPUPeriod / time.Microsecond)
 	quota := max(int64((cpus+sentryCPU)*float64(period)), 1000) // the kernel's minimum quota is 1 ms
+	if cpus <= 0 {
+		quota = -1
+	}
 	if cgroupV2() {
-		return os.WriteFile(filepath.Join("/sys/fs/cgroup", rel, "cpu.max"), []byte(fmt.Sprintf("%d %d", quota, period)), 0o644)
+		v := fmt.Sprintf("%d %d", quota, period)
+		if quota < 0 {
+			v = fmt.Sprintf("max %d", period)
+		}
+		return os.WriteFile(filepath.Join("/sys/fs/cgroup", rel, "cpu.max"), []byte(v), 0o644)
 	}
 	dir := filepath.Join("/sys/fs/cgroup/cpu", rel)
 	if err := os.WriteFile(filepath.Join(dir, "cpu.cfs_period_us"), []byte(strconv.FormatInt(period, 10)), 0o644); err != nil {

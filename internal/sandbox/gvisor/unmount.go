@@ -6,13 +6,16 @@ import (
 	"syscall"
 )
 
+// errNotMounted: the path is not (any longer) a mount point.
+var errNotMounted = errors.New("not mounted")
+
 func unmount(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return err
 	}
 	err := syscall.Unmount(path, syscall.MNT_DETACH)
 	if errors.Is(err, syscall.EINVAL) {
-		return nil // not a mount point
+		return errNotMounted
 	}
 	return err
 }
