@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -37,21 +38,43 @@ const (
 
 func bench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	only := fs.String("only", "", "run only one part: control (the control-plane table) or invoke (the invoke tables)")
 	starts := fs.Int("starts", 15, "server starts to time")
 	creates := fs.Int("creates", 50, "CreateFunction calls with a 1 MB zip")
 	gets := fs.Int("gets", 3000, "GetFunction calls")
 	lists := fs.Int("lists", 500, "ListFunctions calls (over 50 functions)")
+	var inv invokeBenchOptions
+	inv.addFlags(fs)
 	_ = fs.Parse(args)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
 
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	switch *only {
+	case "":
+		if err := benchControl(self, *starts, *creates, *gets, *lists); err != nil {
+			return err
+		}
+		return benchInvoke(self, &inv)
+	case "control":
+		return benchControl(self, *starts, *creates, *gets, *lists)
+	case "invoke":
+		return benchInvoke(self, &inv)
+	}
+	return fmt.Errorf("bench: --only %q: want control or invoke", *only)
+}
+
+// benchControl prints the control-plane table.
+func benchControl(self string, starts, creates, gets, lists int) error {
 	var rows []benchRow
 
 	// Start to /healthz 200: a fresh data directory, then a restart on a full one.
 	var fresh, restart []time.Duration
-	for i := 0; i < *starts; i++ {
+	for i := 0; i < starts; i++ {
 		dir, err := os.MkdirTemp("", "hearth-bench-")
 		if err != nil {
 			return err
@@ -79,11 +102,12 @@ func bench(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	addr, stop, err := startServer(self, dir)
+	srv, err := startHearth(self, dir, "none")
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer srv.stop()
+	addr := srv.addr
 	ctx := context.Background()
 	c := lambda.New(lambda.Options{
 		Region:       "us-east-1",
@@ -92,7 +116,7 @@ func bench(args []string) error {
 	})
 
 	var createLat []time.Duration
-	for i := 0; i < *creates; i++ {
+	for i := 0; i < creates; i++ {
 		z := oneMegabyteZip()
 		t0 := time.Now()
 		_, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
@@ -109,7 +133,7 @@ func bench(args []string) error {
 	}
 	rows = append(rows, benchRow{"CreateFunction, 1 MB zip", createLat, "≤ 20 ms", 20 * time.Millisecond})
 
-	getLat, err := repeat(*gets, func() error {
+	getLat, err := repeat(gets, func() error {
 		_, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("bench-007")})
 		return err
 	})
@@ -118,14 +142,14 @@ func bench(args []string) error {
 	}
 	rows = append(rows, benchRow{"GetFunction", getLat, "p50 ≤ 1 ms", time.Millisecond})
 
-	listLat, err := repeat(*lists, func() error {
+	listLat, err := repeat(lists, func() error {
 		_, err := c.ListFunctions(ctx, &lambda.ListFunctionsInput{})
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("ListFunctions: %w", apiError(err))
 	}
-	rows = append(rows, benchRow{fmt.Sprintf("ListFunctions (%d functions, 1 page)", *creates), listLat, "—", 0})
+	rows = append(rows, benchRow{fmt.Sprintf("ListFunctions (%d functions, 1 page)", creates), listLat, "—", 0})
 
 	printBench(os.Stdout, "Control plane (hearth serve, aws-sdk-go-v2 over loopback HTTP, SigV4)", rows)
 	return nil
@@ -251,36 +275,80 @@ func timeStart(self, dir string) (time.Duration, func(), error) {
 	return 0, nil, errors.New("hearth serve did not answer /healthz within 30s")
 }
 
-func startServer(self, dir string) (string, func(), error) {
-	cmd := exec.Command(self, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--sandbox", "none")
+// hearthServer is a `hearth serve` child process.
+type hearthServer struct {
+	addr   string
+	cmd    *exec.Cmd
+	stderr *lineTail
+}
+
+// startHearth starts `hearth serve` on a free port with the given sandbox driver
+// (none, gvisor, namespace) and extra serve flags, and waits until it announces its
+// address.
+func startHearth(self, dir, driver string, extra ...string) (*hearthServer, error) {
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dir, "--sandbox", driver}, extra...)
+	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), "HEARTH_ACCESS_KEY_ID="+benchKey, "HEARTH_SECRET_ACCESS_KEY="+benchSecret)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return nil, err
 	}
+	tail := &lineTail{max: 20}
 	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	addrCh := make(chan string, 1)
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
+		announced := false
 		for sc.Scan() {
 			line := sc.Text()
-			if i := strings.Index(line, "Lambda API on http://"); i >= 0 {
+			tail.add(line)
+			if i := strings.Index(line, "Lambda API on http://"); i >= 0 && !announced {
 				rest := line[i+len("Lambda API on http://"):]
 				addrCh <- strings.Fields(rest)[0]
-				break
+				announced = true
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 	}()
 	select {
 	case addr := <-addrCh:
-		return addr, func() { stopServer(cmd) }, nil
+		return &hearthServer{addr: addr, cmd: cmd, stderr: tail}, nil
+	case <-exited:
+		stopServer(cmd)
+		return nil, fmt.Errorf("hearth serve --sandbox %s exited: %s", driver, tail.String())
 	case <-time.After(30 * time.Second):
 		stopServer(cmd)
-		return "", nil, fmt.Errorf("hearth serve (data %s) did not start", filepath.Clean(dir))
+		return nil, fmt.Errorf("hearth serve (data %s) did not start: %s", filepath.Clean(dir), tail.String())
 	}
+}
+
+func (s *hearthServer) stop() { stopServer(s.cmd) }
+
+// lineTail keeps the last lines a child wrote, for error messages.
+type lineTail struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+}
+
+func (t *lineTail) add(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, line)
+	if len(t.lines) > t.max {
+		t.lines = t.lines[len(t.lines)-t.max:]
+	}
+}
+
+func (t *lineTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
 }
 
 func stopServer(cmd *exec.Cmd) {
