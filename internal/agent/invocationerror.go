@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"errors"
 
 	"github.com/hearthfn/hearth/internal/agentproto"
 )
@@ -14,19 +13,8 @@ import (
 // Result.ErrorType is the Lambda-Runtime-Function-Error-Type header; runtimes that do
 // not send it (aws-lambda-go) get the document's errorType, else "Unhandled".
 func (a *Agent) invocationError(c *conn, id []byte) {
-	inv, buf, ok := a.claim(c, id, "InvocationErrorResponse")
+	inv, body, ok := a.claimBody(c, id, "InvocationErrorResponse")
 	if !ok {
-		return
-	}
-	body, err := readBody(c, buf)
-	switch {
-	case errors.Is(err, errTooLarge):
-		a.complete(inv, &agentproto.Result{RequestID: inv.id, Error: true, ErrorType: ErrorTypeResponseTooLarge}, docResponseTooLarge, body)
-		c.renderError(413, "RequestEntityTooLarge", msgRequestEntityTooLarge)
-		return
-	case err != nil:
-		a.unclaim(inv, body)
-		c.closeAfter = true
 		return
 	}
 	headerType := string(c.errorType)

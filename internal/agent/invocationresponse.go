@@ -17,21 +17,33 @@ var (
 	docResponseTooLarge = errorDoc(msgResponseTooLarge, ErrorTypeResponseTooLarge)
 )
 
-// invocationResponse serves POST /runtime/invocation/{id}/response.
-func (a *Agent) invocationResponse(c *conn, id []byte) {
-	inv, buf, ok := a.claim(c, id, "InvocationResponse")
+// claimBody claims the invocation a POST names and reads the body the runtime sends
+// for it. An oversized body fails the invocation with Lambda's response-size error;
+// a broken one gives the invocation back. ok is false when the caller has nothing
+// left to do.
+func (a *Agent) claimBody(c *conn, id []byte, transition string) (inv *invocation, body []byte, ok bool) {
+	inv, buf, ok := a.claim(c, id, transition)
 	if !ok {
-		return
+		return nil, nil, false
 	}
 	body, err := readBody(c, buf)
 	switch {
 	case errors.Is(err, errTooLarge):
 		a.complete(inv, &agentproto.Result{RequestID: inv.id, Error: true, ErrorType: ErrorTypeResponseTooLarge}, docResponseTooLarge, body)
 		c.renderError(413, "RequestEntityTooLarge", msgRequestEntityTooLarge)
-		return
+		return nil, nil, false
 	case err != nil:
 		a.unclaim(inv, body)
 		c.closeAfter = true // the connection broke mid-body; it cannot carry another request
+		return nil, nil, false
+	}
+	return inv, body, true
+}
+
+// invocationResponse serves POST /runtime/invocation/{id}/response.
+func (a *Agent) invocationResponse(c *conn, id []byte) {
+	inv, body, ok := a.claimBody(c, id, "InvocationResponse")
+	if !ok {
 		return
 	}
 	res := agentproto.Result{RequestID: inv.id}
