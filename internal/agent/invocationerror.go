@@ -1,7 +1,6 @@
 package agent
 
 import (
-
 	"github.com/hearthfn/hearth/internal/agentproto"
 )
 
