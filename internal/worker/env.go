@@ -57,6 +57,7 @@ type env struct {
 	freezeT    *time.Timer
 	logBuf     *[]byte // the invocation in flight's log, appended by the reader
 	logSink    func(text []byte)
+	initLog    []byte        // output of the init phase, logged with the first invocation
 	initReport time.Duration // runtime start → first /next; reported once, on the first invocation
 	bootReport time.Duration // sandbox start → runtime start (the platform's share of a cold start)
 }

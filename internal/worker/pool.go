@@ -551,6 +551,18 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 	e.stream = sb.Stream()
 	e.frames = make(chan *agentproto.Frame, 16)
 	e.readerDone = make(chan struct{})
+	// The init phase's output belongs to the first invocation's log (or, if init
+	// fails, to the error the caller gets with LogType Tail).
+	initLog := make([]byte, 0, 256)
+	e.mu.Lock()
+	e.logBuf = &initLog
+	e.mu.Unlock()
+	takeInitLog := func() []byte {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.logBuf = nil
+		return initLog
+	}
 	go e.read()
 	t0 := time.Now()
 	err = e.send(agentproto.KindInit, agentproto.Init{
@@ -562,6 +574,7 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 		InitTimeoutMs: initTimeout.Milliseconds(),
 	}, nil)
 	if err != nil {
+		takeInitLog()
 		e.kill()
 		return fmt.Errorf("%w: send Init to hearth-init: %v", errdefs.ErrService, err)
 	}
@@ -572,12 +585,13 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 		case f, ok := <-e.frames:
 			if !ok {
 				e.kill()
-				return initFailed(e, "Runtime.ExitError", "hearth-init exited during the init phase: "+errString(sb.Err()))
+				return initFailed(takeInitLog(), "Runtime.ExitError", "hearth-init exited during the init phase: "+errString(sb.Err()))
 			}
 			switch f.Kind {
 			case agentproto.KindInitDone:
 				var done agentproto.InitDone
 				_ = f.Decode(&done)
+				e.initLog = takeInitLog()
 				e.initReport = time.Duration(done.DurationMs * float64(time.Millisecond))
 				e.bootReport = time.Since(t0) - e.initReport
 				if limiter != nil && spec.CPUs == 0 {
@@ -591,12 +605,13 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 				var ie agentproto.InitError
 				_ = f.Decode(&ie)
 				e.kill()
-				return initFailed(e, ie.ErrorType, ie.Message)
+				return initFailed(takeInitLog(), ie.ErrorType, ie.Message)
 			}
 		case <-timer.C:
 			e.kill()
-			return initFailed(e, "Runtime.InitTimeout", fmt.Sprintf("Init phase timed out after %.2f seconds", initTimeout.Seconds()))
+			return initFailed(takeInitLog(), "Runtime.InitTimeout", fmt.Sprintf("Init phase timed out after %.2f seconds", initTimeout.Seconds()))
 		case <-ctx.Done():
+			takeInitLog()
 			e.kill()
 			return ctx.Err()
 		}
@@ -604,7 +619,8 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 }
 
 // InitError is a failed init phase: a function error (the caller gets 200 with
-// X-Amz-Function-Error), not a platform error.
+// X-Amz-Function-Error), not a platform error. Log is what the runtime printed
+// during init, and the failure.
 type InitError struct {
 	ErrorType string
 	Message   string
@@ -613,8 +629,9 @@ type InitError struct {
 
 func (e *InitError) Error() string { return e.ErrorType + ": " + e.Message }
 
-func initFailed(e *env, errType, msg string) error {
-	return &InitError{ErrorType: errType, Message: msg}
+func initFailed(log []byte, errType, msg string) error {
+	log = fmt.Appendf(log, "INIT_REPORT Status: error\tError Type: %s\t%s\n", errType, msg)
+	return &InitError{ErrorType: errType, Message: msg, Log: log}
 }
 
 func errString(err error) string {

@@ -18,9 +18,10 @@ func (p *Pool) run(ctx context.Context, e *env, v *Version, req *Request) *Resul
 	start := time.Now()
 	timeout := time.Duration(v.TimeoutSec) * time.Second
 	deadline := start.Add(timeout)
-	logBuf := make([]byte, 0, 512)
-	logBuf = fmt.Appendf(logBuf, "START RequestId: %s Version: %s\n", req.RequestID, v.Version)
 	e.mu.Lock()
+	logBuf := append(make([]byte, 0, 512+len(e.initLog)), e.initLog...)
+	e.initLog = nil
+	logBuf = fmt.Appendf(logBuf, "START RequestId: %s Version: %s\n", req.RequestID, v.Version)
 	e.logBuf = &logBuf
 	initDur := e.initReport
 	e.initReport = 0

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/hearthfn/hearth/internal/sandbox"
 )
@@ -124,9 +123,6 @@ func (d *Driver) command(ctx context.Context, args ...string) error {
 	}
 	return nil
 }
-
-// pollInterval is how often Kill checks that a sandbox is gone.
-const pollInterval = 5 * time.Millisecond
 
 // Close releases what runsc leaves under its root between sandboxes: a bind mount
 // of an empty network namespace, which would otherwise keep the data directory from
