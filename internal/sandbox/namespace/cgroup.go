@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -203,6 +204,10 @@ func readInt(path string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseInt(b)
+}
+
+func parseInt(b []byte) (int64, error) {
 	s := strings.TrimSpace(string(b))
 	if s == "max" {
 		return -1, nil
@@ -216,6 +221,10 @@ func readKey(path, key string) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
+	return parseKey(b, key)
+}
+
+func parseKey(b []byte, key string) (int64, bool) {
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, " ")
 		if ok && k == key {
@@ -224,6 +233,73 @@ func readKey(path, key string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// counterFiles keeps a group's counter files open, so that reading them after every
+// invocation (for the REPORT line's Max Memory Used) is one pread each rather than
+// open, fstat, read and close: profiled at 1,000 invokes/s, os.ReadFile on these
+// files was a quarter of the server's CPU. A pread at offset 0 makes the kernel
+// render the file afresh, so the value is current.
+type counterFiles struct {
+	mu     sync.Mutex
+	files  map[string]*os.File
+	closed bool
+}
+
+// read returns the current contents of the counter file at path (at most 1 KB: cpu.stat is the longest).
+func (c *counterFiles) read(path string) ([]byte, error) {
+	c.mu.Lock()
+	f := c.files[path]
+	if f == nil {
+		if c.closed {
+			c.mu.Unlock()
+			return nil, os.ErrClosed
+		}
+		var err error
+		if f, err = os.Open(path); err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		if c.files == nil {
+			c.files = map[string]*os.File{}
+		}
+		c.files[path] = f
+	}
+	c.mu.Unlock()
+	// The file stays open until close, which waits for c.mu: a read that got f
+	// before close may see os.ErrClosed, never another file.
+	buf := make([]byte, 1024)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+func (c *counterFiles) readInt(path string) (int64, error) {
+	b, err := c.read(path)
+	if err != nil {
+		return 0, err
+	}
+	return parseInt(b)
+}
+
+func (c *counterFiles) readKey(path, key string) (int64, bool) {
+	b, err := c.read(path)
+	if err != nil {
+		return 0, false
+	}
+	return parseKey(b, key)
+}
+
+// close closes the files; a cgroup directory is removed after, never with them open.
+func (c *counterFiles) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.files {
+		f.Close()
+	}
+	c.files, c.closed = nil, true
 }
 
 // readPids reads a cgroup.procs file.

@@ -109,6 +109,7 @@ type cgroupV1Group struct {
 	id      string
 	dir     map[string]string // controller → directory
 	uniques []string
+	counter counterFiles
 }
 
 func (g *cgroupV1Group) name() string { return g.id }
@@ -230,13 +231,13 @@ func (g *cgroupV1Group) thaw(ctx context.Context) error {
 func (g *cgroupV1Group) stats() (sandbox.Stats, error) {
 	var st sandbox.Stats
 	var err error
-	if st.MemoryPeakBytes, err = readInt(filepath.Join(g.dir["memory"], "memory.max_usage_in_bytes")); err != nil {
+	if st.MemoryPeakBytes, err = g.counter.readInt(filepath.Join(g.dir["memory"], "memory.max_usage_in_bytes")); err != nil {
 		return st, err
 	}
-	if st.MemoryBytes, err = readInt(filepath.Join(g.dir["memory"], "memory.usage_in_bytes")); err != nil {
+	if st.MemoryBytes, err = g.counter.readInt(filepath.Join(g.dir["memory"], "memory.usage_in_bytes")); err != nil {
 		return st, err
 	}
-	ns, err := readInt(filepath.Join(g.dir["cpuacct"], "cpuacct.usage"))
+	ns, err := g.counter.readInt(filepath.Join(g.dir["cpuacct"], "cpuacct.usage"))
 	if err != nil {
 		return st, err
 	}
@@ -277,6 +278,7 @@ func (g *cgroupV1Group) populated() bool {
 }
 
 func (g *cgroupV1Group) remove(ctx context.Context) error {
+	g.counter.close()
 	var errs []error
 	for _, d := range g.uniques {
 		if err := rmdirRetry(ctx, d); err != nil {

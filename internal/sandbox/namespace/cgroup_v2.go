@@ -119,8 +119,9 @@ type cgroupV2Group struct {
 	dir    string
 	strict bool
 
-	mu   sync.Mutex
-	peak int64 // tracked when memory.peak does not exist (Linux < 5.19)
+	mu      sync.Mutex
+	peak    int64 // tracked when memory.peak does not exist (Linux < 5.19)
+	counter counterFiles
 }
 
 func (g *cgroupV2Group) name() string { return g.id }
@@ -209,12 +210,12 @@ func (g *cgroupV2Group) thaw(ctx context.Context) error {
 
 func (g *cgroupV2Group) stats() (sandbox.Stats, error) {
 	var st sandbox.Stats
-	cur, err := readInt(filepath.Join(g.dir, "memory.current"))
+	cur, err := g.counter.readInt(filepath.Join(g.dir, "memory.current"))
 	if err != nil && (g.strict || !errors.Is(err, os.ErrNotExist)) {
 		return st, err
 	}
 	st.MemoryBytes = cur
-	peak, err := readInt(filepath.Join(g.dir, "memory.peak"))
+	peak, err := g.counter.readInt(filepath.Join(g.dir, "memory.peak"))
 	if err != nil {
 		g.mu.Lock()
 		if cur > g.peak {
@@ -224,7 +225,7 @@ func (g *cgroupV2Group) stats() (sandbox.Stats, error) {
 		g.mu.Unlock()
 	}
 	st.MemoryPeakBytes = peak
-	usec, ok := readKey(filepath.Join(g.dir, "cpu.stat"), "usage_usec")
+	usec, ok := g.counter.readKey(filepath.Join(g.dir, "cpu.stat"), "usage_usec")
 	if !ok {
 		return st, fmt.Errorf("read usage_usec from %s/cpu.stat", g.dir)
 	}
@@ -262,5 +263,6 @@ func (g *cgroupV2Group) populated() bool {
 }
 
 func (g *cgroupV2Group) remove(ctx context.Context) error {
+	g.counter.close()
 	return rmdirRetry(ctx, g.dir)
 }
