@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hearthfn/hearth/internal/errdefs"
@@ -32,6 +34,9 @@ type Service struct {
 	accountLimit int
 	checkRuntime func(string) error
 	now          func() time.Time
+
+	routes     sync.Map // functionName + "\x00" + qualifier → *invokeRoutes (see ResolveInvoke)
+	routeCount atomic.Int64
 }
 
 // New returns a registry over st.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -37,6 +38,9 @@ type Table struct {
 
 	mu sync.RWMutex
 	m  map[string]mirrored
+	// changes counts the values the mirror has taken in, so a reader that derives
+	// something from several entries can tell cheaply that none of them changed.
+	changes atomic.Uint64
 }
 
 type mirrored struct {
@@ -91,7 +95,12 @@ func (t *Table) set(key string, e Entry, deleted bool) {
 		return
 	}
 	t.m[key] = mirrored{Entry: e, deleted: deleted}
+	t.changes.Add(1)
 }
+
+// Changes is a counter that moves whenever the mirror changes. Equal counts mean
+// equal contents.
+func (t *Table) Changes() uint64 { return t.changes.Load() }
 
 func (t *Table) stop() {
 	if t.w != nil {
