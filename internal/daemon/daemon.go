@@ -126,6 +126,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		})
 		if err != nil {
 			stop()
+			lg.Close(ctx)
 			st.Close()
 			return err
 		}
@@ -136,6 +137,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		stop()
 		if d.pool != nil {
 			d.pool.Shutdown(ctx)
+		}
+		if d.logs != nil {
+			d.logs.Close(ctx)
 		}
 		st.Close()
 		return fmt.Errorf("listen on %s: %w", d.cfg.Listen, err)
@@ -203,6 +207,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	if d.pool != nil {
 		d.pool.Shutdown(ctx)
+	}
+	if d.logs != nil {
+		d.logs.Close(ctx) // the last invocations' lines reach JetStream before it stops
 	}
 	// Drivers that keep processes of their own (the namespace driver's pre-forked
 	// setup processes) release them here.
