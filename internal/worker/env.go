@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -86,8 +87,10 @@ func (e *env) send(kind agentproto.Kind, header any, body []byte) error {
 func (e *env) read() {
 	defer close(e.readerDone)
 	defer close(e.frames)
+	// Buffered: a frame is then one read, not two (its length, then the rest).
+	r := bufio.NewReaderSize(e.stream, 64<<10)
 	for {
-		f, err := agentproto.Read(e.stream)
+		f, err := agentproto.Read(r)
 		if err != nil {
 			return
 		}
