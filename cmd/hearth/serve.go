@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,6 +34,7 @@ func serve(args []string) error {
 	maxMemory := fs.Int("max-memory-mb", 0, "most memory (MB) all environments may have together (default 3/4 of RAM)")
 	idleTTL := fs.Duration("idle-ttl", 10*time.Minute, "reap an execution environment idle this long")
 	freezeAfter := fs.Duration("freeze-after", 100*time.Millisecond, "freeze an execution environment idle this long (negative: never)")
+	debugListen := fs.String("debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address; keep it on loopback")
 	_ = fs.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -98,6 +102,12 @@ func serve(args []string) error {
 			daemon.CredentialsFile(dataDir), daemon.CredentialsProfile, *region, *region, d.Addr())
 	}
 
+	if *debugListen != "" {
+		if err := serveDebug(*debugListen); err != nil {
+			return err
+		}
+	}
+
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	got := <-sig
@@ -105,4 +115,21 @@ func serve(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return d.Shutdown(ctx)
+}
+
+// serveDebug serves Go's profiler on its own listener, never on the API port: the
+// profiles show function names and timings, and the API is for callers with keys.
+func serveDebug(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--debug-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	fmt.Fprintf(os.Stderr, "Profiler on http://%s/debug/pprof/\n", ln.Addr())
+	go func() { _ = http.Serve(ln, mux) }()
+	return nil
 }
