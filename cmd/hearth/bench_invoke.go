@@ -826,6 +826,7 @@ func printInvokeTables(w io.Writer, o *invokeBenchOptions, concs []int, plats []
 	var rows []invokeRow
 	if o.tput > 0 {
 		rows = nil
+		var bounds []string
 		for _, n := range concs {
 			var peerRate float64
 			if peer != nil {
@@ -842,7 +843,10 @@ func printInvokeTables(w io.Writer, o *invokeBenchOptions, concs []int, plats []
 					r.samples, r.errs = t.lat, t.errs
 					if n := len(t.lat); n > 0 {
 						per := func(d time.Duration) int64 { return d.Microseconds() / int64(n) }
-						r.extra = fmt.Sprintf("%d · %d · %d", per(t.cpu.client), per(t.cpu.server), per(t.cpu.envs))
+						r.extra = fmt.Sprintf("%d · %d · %d · %d", per(t.cpu.client), per(t.cpu.server), per(t.cpu.init), per(t.cpu.runtime))
+						if p == peer {
+							r.extra = fmt.Sprintf("%d · %d · — · %d", per(t.cpu.client), per(t.cpu.server), per(t.cpu.runtime))
+						}
 						if p == ceiling {
 							r.extra = fmt.Sprintf("%d (client and stub)", per(t.cpu.client))
 						}
@@ -853,11 +857,17 @@ func printInvokeTables(w io.Writer, o *invokeBenchOptions, concs []int, plats []
 				}
 				if p.driver == "namespace" && n == 8 {
 					r.goal, r.met = "≥ 5,000/s", metWhen(r.rate >= 5000)
+					if t != nil && len(t.lat) > 0 {
+						bounds = append(bounds, cpuBound(p.name, t))
+					}
 				}
 				rows = append(rows, r)
 			}
 		}
 		printThroughputTable(w, fmt.Sprintf("Throughput, invocations/s over %s (Hearth: one env per concurrent invocation, warmed first; the RIE serves one at a time)", o.tput), rows)
+		for _, b := range bounds {
+			fmt.Fprintln(w, b)
+		}
 	}
 
 	// Python and Node.
@@ -998,10 +1008,25 @@ func printInvokeTable(w io.Writer, title, extra string, rows []invokeRow) {
 	tw.Flush()
 }
 
+// cpuBound says what the CPU a throughput run used allows: every invocation costs
+// the client's and the runtime's CPU whatever Hearth does, so even a Hearth that
+// cost nothing could not pass cores / (client + runtime) per second.
+func cpuBound(name string, t *tputFigures) string {
+	n := time.Duration(len(t.lat))
+	c := t.cpu
+	total := (c.client + c.server + c.init + c.runtime) / n
+	others := (c.client + c.runtime) / n
+	cores := runtime.NumCPU()
+	bound := func(d time.Duration) float64 { return float64(cores) * float64(time.Second) / float64(d) }
+	return fmt.Sprintf("bound: %s at concurrency 8 used %d µs of CPU per invocation, %d µs of it in the client and the function's runtime; "+
+		"%d CPUs allow %.0f/s at that cost, and %.0f/s if Hearth's own parts (server, hearth-init) cost nothing",
+		name, total.Microseconds(), others.Microseconds(), cores, bound(total), bound(others))
+}
+
 func printThroughputTable(w io.Writer, title string, rows []invokeRow) {
 	fmt.Fprintf(w, "\n%s\n", title)
 	tw := newTable(w)
-	fmt.Fprintln(tw, "figure\tn\tinvocations/s\tvs RIE\tp50\tp99\tfailed\tCPU µs/inv: client · server · envs\tgoal\tmet")
+	fmt.Fprintln(tw, "figure\tn\tinvocations/s\tvs RIE\tp50\tp99\tfailed\tCPU µs/inv: client · server · hearth-init · runtime\tgoal\tmet")
 	for _, r := range rows {
 		p50, p99 := "—", "—"
 		if len(r.samples) > 0 {

@@ -88,8 +88,9 @@ func envProcs(root int) int {
 }
 
 // cpuSample is the CPU time used so far by this process (the bench's client), a
-// server process, and the server's live descendants (sandboxes, runtimes).
-type cpuSample struct{ client, server, envs time.Duration }
+// server process, and the server's live descendants: hearth-init apart from the rest
+// (runtimes, and gVisor's sentry and gofer, which hold the runtime inside them).
+type cpuSample struct{ client, server, init, runtime time.Duration }
 
 func sampleCPU(server int) cpuSample {
 	var s cpuSample
@@ -103,13 +104,17 @@ func sampleCPU(server int) cpuSample {
 	t := procTable()
 	s.server = t[server].cpu
 	for _, pid := range descendants(t, server) {
-		s.envs += t[pid].cpu
+		if t[pid].comm == "hearth-init" {
+			s.init += t[pid].cpu
+		} else {
+			s.runtime += t[pid].cpu
+		}
 	}
 	return s
 }
 
 func (s cpuSample) sub(o cpuSample) cpuSample {
-	return cpuSample{s.client - o.client, s.server - o.server, s.envs - o.envs}
+	return cpuSample{s.client - o.client, s.server - o.server, s.init - o.init, s.runtime - o.runtime}
 }
 
 // waitNoEnvs waits until hearth serve (pid) has had no env processes for 50 ms.
