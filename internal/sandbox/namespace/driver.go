@@ -259,9 +259,8 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox,
 	if len(cc.Args) == 0 {
 		cc.Args = []string{spec.Init}
 	}
-	for _, m := range sandbox.HostBase() {
-		cc.Mounts = append(cc.Mounts, childMount{Mount: m, Base: true})
-	}
+	// The host's base directories (sandbox.HostBase) are mounted by the setup
+	// process before its config arrives; the config carries the spec's own.
 	for _, m := range spec.Mounts {
 		cc.Mounts = append(cc.Mounts, childMount{Mount: m})
 	}
@@ -392,8 +391,8 @@ func (d *Driver) spawnWarm() (*setupProc, error) {
 
 // spawn starts a setup process in new PID, network, IPC and UTS namespaces: inside
 // cg on cgroup v2 (clone3 CLONE_INTO_CGROUP); on v1 the caller moves it there. The
-// process unshares its mount namespace only when its config arrives, so
-// that a warm process sees the host's mounts as they are then.
+// process unshares its mount namespace and prepares the parts of the root that
+// every sandbox shares at once, then waits for its config (setup.go).
 func (d *Driver) spawn(cg cgroup) (*setupProc, error) {
 	var files []*os.File
 	closeAll := func() {
@@ -431,7 +430,7 @@ func (d *Driver) spawn(cg cgroup) (*setupProc, error) {
 	start := func(attr *syscall.SysProcAttr) (*exec.Cmd, error) {
 		cmd := &exec.Cmd{
 			Path: d.exe,
-			Args: []string{d.exe, SetupArg},
+			Args: []string{d.exe, SetupArg, d.root},
 			// The setup work is one goroutine; fewer threads also make execve, which
 			// has to stop them all, quicker.
 			Env:         []string{"GOMAXPROCS=1"},
