@@ -10,7 +10,10 @@
 // inside the new namespaces and then execs the init. To keep process start-up off
 // Start's path, the driver keeps a few such setup processes started ahead
 // (Config.Warm), each already in a cgroup of its own ("warm-…", renamed to the
-// sandbox's ID when used, where the cgroup version allows renaming: v1).
+// sandbox's ID when used, where the cgroup version allows renaming: v1), and with
+// the part of the root every sandbox shares (the host's base directories, /proc,
+// /dev) already mounted in its own mount namespace; Start's config adds /var/task,
+// /var/runtime and /tmp, and the process pivots and execs.
 //
 // cgroup v1 (per-controller hierarchies, hybrid hosts included) and v2 (unified)
 // are both supported; a sandbox's cgroup is <CgroupParent>/<Spec.ID> in every
