@@ -3,7 +3,9 @@
 // generated per sandbox, no network but loopback, and hearth-init as the container's
 // process, talking to the worker over the stdio that `runsc run` passes through.
 // gVisor puts a user-space kernel (the Sentry) between the function and the host,
-// so a kernel bug reachable from the function is not a host bug.
+// so a kernel bug reachable from the function is not a host bug. With
+// Config.PreBoot, sandboxes of recently repeated shapes are booted ahead
+// (preboot.go): runsc's boot is most of a gVisor cold start.
 package gvisor
 
 import (
@@ -29,12 +31,16 @@ type Config struct {
 	Platform string
 	// CgroupParent names the cgroup under which sandboxes are placed.
 	CgroupParent string
+	// PreBoot keeps a sandbox booted ahead for each recently repeated shape, so a
+	// cold start skips `runsc run` (preboot.go).
+	PreBoot bool
 }
 
 // Driver starts gVisor sandboxes.
 type Driver struct {
 	cfg  Config
-	root string // runsc --root
+	root string   // runsc --root
+	pre  *preboot // nil without Config.PreBoot
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -64,6 +70,9 @@ func New(cfg Config) (*Driver, error) {
 		}
 	}
 	d.cleanup()
+	if cfg.PreBoot {
+		d.pre = newPreboot(d)
+	}
 	return d, nil
 }
 
@@ -98,8 +107,17 @@ func (d *Driver) cleanup() {
 }
 
 // Start writes the bundle and runs `runsc run`, whose stdin/stdout become the
-// sandbox's stream.
+// sandbox's stream; or, with PreBoot, takes a sandbox of the spec's shape booted
+// ahead and links the code into it.
 func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if !validID(spec.ID) {
+		return nil, fmt.Errorf("gvisor: invalid sandbox ID %q", spec.ID)
+	}
+	if d.pre != nil {
+		if b := d.pre.take(spec); b != nil {
+			return b, nil
+		}
+	}
 	bundle := filepath.Join(d.cfg.StateDir, "bundles", spec.ID)
 	if err := writeBundle(bundle, spec, d.cfg.CgroupParent); err != nil {
 		os.RemoveAll(bundle)
@@ -128,6 +146,9 @@ func (d *Driver) command(ctx context.Context, args ...string) error {
 // of an empty network namespace, which would otherwise keep the data directory from
 // being removed.
 func (d *Driver) Close() error {
+	if d.pre != nil {
+		d.pre.close()
+	}
 	// Two sandboxes that start together on a fresh root each mount it once: unmount
 	// until nothing is mounted there.
 	p := filepath.Join(d.root, "null-netns")
@@ -140,4 +161,20 @@ func (d *Driver) Close() error {
 		}
 	}
 	return nil
+}
+
+// validID is runsc's rule for container IDs, checked here because a pre-booted
+// sandbox never shows the spec's ID to runsc.
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.', c == '+':
+		default:
+			return false
+		}
+	}
+	return true
 }

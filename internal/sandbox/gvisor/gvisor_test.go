@@ -3,11 +3,16 @@
 package gvisor
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hearthfn/hearth/internal/sandbox"
 	"github.com/hearthfn/hearth/internal/sandbox/sandboxtest"
@@ -26,13 +31,38 @@ func runscPath(t *testing.T) string {
 	return p
 }
 
-func TestConformance(t *testing.T) {
+func TestConformance(t *testing.T) { runConformance(t, false) }
+
+// TestConformancePreBoot runs the suite again with sandboxes booted ahead: most of
+// its sandboxes share a shape, so most of them are pre-booted ones.
+func TestConformancePreBoot(t *testing.T) { runConformance(t, true) }
+
+func runConformance(t *testing.T, preboot bool) {
 	if os.Geteuid() != 0 {
 		t.Skip("gVisor sandboxes need root")
 	}
 	runsc := runscPath(t)
-	// Not t.TempDir: runsc bind-mounts a network namespace file under its root,
-	// which RemoveAll cannot delete until it is unmounted.
+	state := stateDir(t)
+	var d *Driver
+	sandboxtest.RunWithOptions(t, func(t *testing.T) sandbox.Driver {
+		if d == nil {
+			var err error
+			d, err = New(Config{Runsc: runsc, StateDir: state, CgroupParent: "hearth-gvisor-test", PreBoot: preboot})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}, sandboxtest.InitProgram{}, sandboxtest.Options{UserKernel: true})
+	if d != nil {
+		d.Close()
+	}
+}
+
+// stateDir is a runsc state directory removed when the test ends. Not t.TempDir:
+// runsc bind-mounts a network namespace file under its root, which RemoveAll cannot
+// delete until it is unmounted.
+func stateDir(t *testing.T) string {
 	state, err := os.MkdirTemp("", "hearth-gvisor-test-")
 	if err != nil {
 		t.Fatal(err)
@@ -41,15 +71,76 @@ func TestConformance(t *testing.T) {
 		_ = syscall.Unmount(filepath.Join(state, "root", "null-netns"), syscall.MNT_DETACH)
 		_ = os.RemoveAll(state)
 	})
-	var d *Driver
-	sandboxtest.RunWithOptions(t, func(t *testing.T) sandbox.Driver {
-		if d == nil {
-			var err error
-			d, err = New(Config{Runsc: runsc, StateDir: state, CgroupParent: "hearth-gvisor-test"})
-			if err != nil {
-				t.Fatal(err)
+	return state
+}
+
+// TestPreBootServesTheRightCode: once a shape has started twice, the next sandbox of
+// that shape is a pre-booted one, and it holds its own function's code only.
+func TestPreBootServesTheRightCode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("gVisor sandboxes need root")
+	}
+	d, err := New(Config{Runsc: runscPath(t), StateDir: stateDir(t), CgroupParent: "hearth-gvisor-test", PreBoot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	init := sandboxtest.BuildProbe(t)
+	withCode := func(content string) sandbox.Spec {
+		spec := init.Spec(t)
+		for i, m := range spec.Mounts {
+			if m.Target == "/var/task" {
+				os.WriteFile(filepath.Join(m.Source, "handler.txt"), []byte(content), 0o644)
+				os.Mkdir(filepath.Join(m.Source, "pkg"), 0o755)
+				os.WriteFile(filepath.Join(m.Source, "pkg", content+".txt"), []byte(content), 0o600)
+				os.Symlink("handler.txt", filepath.Join(m.Source, "link"))
+				spec.Mounts[i] = m
 			}
 		}
-		return d
-	}, sandboxtest.InitProgram{}, sandboxtest.Options{UserKernel: true})
+		return spec
+	}
+	for i := range 2 {
+		p := sandboxtest.StartProbe(t, d, withCode(fmt.Sprintf("first %d", i)))
+		p.SB.Kill(context.Background())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.pre.mu.Lock()
+		n := len(d.pre.ready)
+		d.pre.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no sandbox was booted ahead after two starts of one shape")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	spec := withCode("second")
+	p := sandboxtest.StartProbe(t, d, spec)
+	if b := p.SB.(*box); !strings.HasPrefix(b.rid, "spare-") || p.SB.ID() != spec.ID {
+		t.Fatalf("third start: runsc ID %q, ID() %q; want a pre-booted sandbox reporting %q", b.rid, p.SB.ID(), spec.ID)
+	}
+	for cmd, want := range map[string]string{
+		"read /var/task/handler.txt":    strconv.Quote("second"),
+		"read /var/task/link":           strconv.Quote("second"),
+		"read /var/task/pkg/second.txt": "", // 0600 root's file: the function's uid may not read it
+	} {
+		if want == "" {
+			p.Fails(cmd)
+			continue
+		}
+		if got := p.Must(cmd); got != want {
+			t.Errorf("%s = %s, want %s", cmd, got, want)
+		}
+	}
+	if got := p.Must("listdir /var/task/pkg"); strings.Contains(got, "first") {
+		t.Errorf("the pre-booted sandbox shows another function's files: %s", got)
+	}
+	p.Fails("write /var/task/handler.txt")
+	// The next start of the shape gets the spare booted meanwhile, or a fresh one.
+	p2 := sandboxtest.StartProbe(t, d, withCode("third"))
+	if got := p2.Must("read /var/task/handler.txt"); got != strconv.Quote("third") {
+		t.Errorf("fourth start reads %s", got)
+	}
 }

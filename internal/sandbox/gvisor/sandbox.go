@@ -20,10 +20,13 @@ import (
 // box is one running gVisor sandbox: the `runsc run` process and its stdio.
 type box struct {
 	d      *Driver
-	id     string
+	id     string // the spec's ID, what ID reports
+	rid    string // runsc's container ID: the spec's, or a pre-booted sandbox's own
 	bundle string
 	cmd    *exec.Cmd
 	stream *stream
+	stderr *stderrSwitch
+	slot   string // a pre-booted sandbox's /var/task source, filled when it is taken
 
 	done    chan struct{}
 	err     error
@@ -60,9 +63,9 @@ func startProcess(cmd *exec.Cmd, spec sandbox.Spec, d *Driver, bundle string) (*
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout = inR, outW
-	if spec.Stderr != nil {
-		cmd.Stderr = spec.Stderr
-	}
+	// Through a switch: a pre-booted sandbox learns whose stderr it is when taken.
+	errs := &stderrSwitch{w: spec.Stderr}
+	cmd.Stderr = errs
 	// runsc must not die with the goroutine that started it, nor get our signals.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -74,7 +77,7 @@ func startProcess(cmd *exec.Cmd, spec sandbox.Spec, d *Driver, bundle string) (*
 	}
 	inR.Close()
 	outW.Close()
-	b := &box{d: d, id: spec.ID, bundle: bundle, cmd: cmd, stream: &stream{r: outR, w: inW}, done: make(chan struct{})}
+	b := &box{d: d, id: spec.ID, rid: spec.ID, bundle: bundle, cmd: cmd, stream: &stream{r: outR, w: inW}, stderr: errs, done: make(chan struct{})}
 	go b.wait()
 	return b, nil
 }
@@ -109,16 +112,16 @@ func (b *box) Err() error {
 }
 
 // Freeze pauses every task of the sandbox inside the Sentry.
-func (b *box) Freeze(ctx context.Context) error { return b.d.command(ctx, "pause", b.id) }
+func (b *box) Freeze(ctx context.Context) error { return b.d.command(ctx, "pause", b.rid) }
 
 // Thaw resumes them.
-func (b *box) Thaw(ctx context.Context) error { return b.d.command(ctx, "resume", b.id) }
+func (b *box) Thaw(ctx context.Context) error { return b.d.command(ctx, "resume", b.rid) }
 
 // Stats reads the sandbox's host cgroup: runsc's own figures are the Sentry's view
 // and carry no peak. The peak includes the Sentry's overhead, which is memory the
 // function's limit really pays for.
 func (b *box) Stats(ctx context.Context) (sandbox.Stats, error) {
-	rel := filepath.Join(b.d.cfg.CgroupParent, b.id)
+	rel := filepath.Join(b.d.cfg.CgroupParent, b.rid)
 	var st sandbox.Stats
 	if cgroupV2() {
 		dir := filepath.Join("/sys/fs/cgroup", rel)
@@ -144,7 +147,7 @@ const sentryCPU = 0.25
 
 // LimitCPU sets the sandbox's CFS quota in its host cgroup; 0 lifts it.
 func (b *box) LimitCPU(ctx context.Context, cpus float64) error {
-	rel := filepath.Join(b.d.cfg.CgroupParent, b.id)
+	rel := filepath.Join(b.d.cfg.CgroupParent, b.rid)
 	period := int64(sandbox.CPUPeriod / time.Microsecond)
 	quota := max(int64((cpus+sentryCPU)*float64(period)), 1000) // the kernel's minimum quota is 1 ms
 	if cpus <= 0 {
@@ -191,7 +194,7 @@ func (b *box) Kill(ctx context.Context) error {
 	select {
 	case <-b.done:
 	default:
-		_ = b.d.runsc("kill", "--all", b.id, "KILL").Run()
+		_ = b.d.runsc("kill", "--all", b.rid, "KILL").Run()
 		select {
 		case <-b.done:
 		case <-time.After(2 * time.Second):
@@ -201,9 +204,30 @@ func (b *box) Kill(ctx context.Context) error {
 	}
 	var err error
 	b.cleanMu.Do(func() {
-		_ = b.d.runsc("delete", "--force", b.id).Run()
+		_ = b.d.runsc("delete", "--force", b.rid).Run()
 		_ = b.stream.Close()
 		err = os.RemoveAll(b.bundle)
 	})
 	return err
+}
+
+// stderrSwitch passes the sandbox's stderr to a writer that can be set after start.
+type stderrSwitch struct {
+	mu sync.Mutex
+	w  io.Writer // nil: discarded
+}
+
+func (s *stderrSwitch) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil {
+		s.w.Write(p)
+	}
+	return len(p), nil
+}
+
+func (s *stderrSwitch) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
 }
