@@ -15,7 +15,7 @@ import (
 // newDriver builds the sandbox driver serve was asked for. "auto" prefers gVisor (a
 // user-space kernel between the function and the host) where runsc works, and falls
 // back to Linux namespaces.
-func newDriver(name, dataDir, runsc string, log *slog.Logger) (sandbox.Driver, error) {
+func newDriver(name, dataDir, runsc string, preboot bool, log *slog.Logger) (sandbox.Driver, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func newDriver(name, dataDir, runsc string, log *slog.Logger) (sandbox.Driver, e
 				}
 			}
 		}
-		return gvisor.New(gvisor.Config{Runsc: path, StateDir: filepath.Join(dataDir, "sandbox", "gvisor")})
+		return gvisor.New(gvisor.Config{Runsc: path, StateDir: filepath.Join(dataDir, "sandbox", "gvisor"), PreBoot: preboot})
 	}
 	switch name {
 	case "none":
