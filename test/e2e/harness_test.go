@@ -207,6 +207,7 @@ type server struct {
 	waitErr error
 	stopped bool
 	killed  bool
+	spareOf map[string]string // env sandbox ID → the runsc ID of the pre-booted gVisor sandbox it took
 }
 
 var reServing = regexp.MustCompile(`Hearth is serving the Lambda API on http://(\S+) `)

@@ -91,7 +91,7 @@ func TestInvokeErrors(t *testing.T) {
 				if warm.Count != 1 {
 					t.Fatalf("warm-up: count %d, want 1", warm.Count)
 				}
-				hadProcesses := len(envProcesses(warm.LogStream)) > 0
+				hadProcesses := len(s.envProcesses(warm.LogStream)) > 0
 				r := s.invoke(t, name, map[string]any{"action": "sleep", "seconds": 3}, invokeOpts{tail: true})
 				doc := wantFunctionError(t, r)
 				if !strings.Contains(doc.ErrorMessage, "Task timed out after 1.00 seconds") {
@@ -106,7 +106,7 @@ func TestInvokeErrors(t *testing.T) {
 				if rep := checkInvocationLog(t, r.Log, r.RequestID, "$LATEST", 128); rep.Duration < 1000 {
 					t.Errorf("REPORT Duration %.2f ms for a 1 s timeout", rep.Duration)
 				}
-				wantEnvGone(t, warm.LogStream, hadProcesses, 3*time.Second)
+				s.wantEnvGone(t, warm.LogStream, hadProcesses, 3*time.Second)
 				// The timed-out env is gone: the next invocation is a fresh env.
 				r2 := s.invokeOK(t, name, map[string]any{"action": "sleep", "seconds": 0}, invokeOpts{tail: true})
 				if n := r2.countOf(t); n != 1 {

@@ -598,12 +598,33 @@ func clientContextB64(t testing.TB, custom map[string]string) string {
 // envProcesses lists the host processes of the execution environment whose log
 // stream is logStream: Hearth names an env's sandbox (and its cgroup, under both
 // drivers) "env-" + the first 20 characters of the env id that ends the log stream.
-func envProcesses(logStream string) []int {
+// A gVisor sandbox booted ahead keeps its own runsc ID ("spare-…", its cgroup's
+// name); the file "env" in its bundle names the env it became.
+func (s *server) envProcesses(logStream string) []int {
 	i := strings.LastIndex(logStream, "]")
 	if i < 0 || len(logStream)-i-1 < 20 {
 		return nil
 	}
-	needle := "/env-" + logStream[i+1:i+21]
+	id := "env-" + logStream[i+1:i+21]
+	needles := [][]byte{[]byte("/" + id)}
+	// Remembered: the marker goes with the bundle when the env is killed, and its
+	// processes must be found until they are gone.
+	s.mu.Lock()
+	if s.spareOf == nil {
+		s.spareOf = map[string]string{}
+	}
+	if s.spareOf[id] == "" {
+		markers, _ := filepath.Glob(filepath.Join(s.dataDir, "sandbox", "gvisor", "bundles", "*", "env"))
+		for _, m := range markers {
+			if b, err := os.ReadFile(m); err == nil && string(b) == id {
+				s.spareOf[id] = filepath.Base(filepath.Dir(m))
+			}
+		}
+	}
+	if rid := s.spareOf[id]; rid != "" {
+		needles = append(needles, []byte("/"+rid))
+	}
+	s.mu.Unlock()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -615,8 +636,14 @@ func envProcesses(logStream string) []int {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
-		if err == nil && bytes.Contains(b, []byte(needle)) {
-			pids = append(pids, pid)
+		if err != nil {
+			continue
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, n) {
+				pids = append(pids, pid)
+				break
+			}
 		}
 	}
 	return pids
@@ -624,7 +651,7 @@ func envProcesses(logStream string) []int {
 
 // wantEnvGone requires that no host process of the env remains within d of its
 // invocation's answer (only when the env's processes could be found before).
-func wantEnvGone(t testing.TB, logStream string, hadProcesses bool, d time.Duration) {
+func (s *server) wantEnvGone(t testing.TB, logStream string, hadProcesses bool, d time.Duration) {
 	t.Helper()
 	if !hadProcesses {
 		t.Logf("no host process of env %s was found while it lived; not checking that it is gone", logStream)
@@ -632,7 +659,7 @@ func wantEnvGone(t testing.TB, logStream string, hadProcesses bool, d time.Durat
 	}
 	deadline := time.Now().Add(d)
 	for {
-		left := envProcesses(logStream)
+		left := s.envProcesses(logStream)
 		if len(left) == 0 {
 			return
 		}

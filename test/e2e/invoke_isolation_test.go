@@ -210,7 +210,7 @@ func TestInvokeIsolation(t *testing.T) {
 			bomb := deploy(t, s, kindPython, func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(timeout) })
 			var warm echoResponse
 			s.invokeOK(t, bomb, map[string]any{"action": "echo"}, invokeOpts{}).decode(t, &warm)
-			hadProcesses := len(envProcesses(warm.Ctx.LogStream)) > 0
+			hadProcesses := len(s.envProcesses(warm.Ctx.LogStream)) > 0
 			// Children hold their process slots for 30 s, so only the sandbox's
 			// process limit (or its memory limit) can stop the loop.
 			r := s.invoke(t, bomb, map[string]any{"action": "forkbomb", "limit": 5000, "hold": 30}, invokeOpts{timeout: 60 * time.Second})
@@ -230,7 +230,7 @@ func TestInvokeIsolation(t *testing.T) {
 			} else {
 				t.Logf("fork bomb ended the env after %v: %s", r.Elapsed, r.Body)
 				// The env was killed: nothing of it may stay on the host.
-				wantEnvGone(t, warm.Ctx.LogStream, hadProcesses, 5*time.Second)
+				s.wantEnvGone(t, warm.Ctx.LogStream, hadProcesses, 5*time.Second)
 			}
 			// Lambda answers a function that overruns its timeout at the timeout.
 			if r.Elapsed > (timeout+3)*time.Second {
