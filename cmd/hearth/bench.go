@@ -278,6 +278,7 @@ func timeStart(self, dir string) (time.Duration, func(), error) {
 // hearthServer is a `hearth serve` child process.
 type hearthServer struct {
 	addr   string
+	dir    string // --data
 	cmd    *exec.Cmd
 	stderr *lineTail
 }
@@ -317,7 +318,7 @@ func startHearth(self, dir, driver string, extra ...string) (*hearthServer, erro
 	}()
 	select {
 	case addr := <-addrCh:
-		return &hearthServer{addr: addr, cmd: cmd, stderr: tail}, nil
+		return &hearthServer{addr: addr, dir: dir, cmd: cmd, stderr: tail}, nil
 	case <-exited:
 		stopServer(cmd)
 		return nil, fmt.Errorf("hearth serve --sandbox %s exited: %s", driver, tail.String())

@@ -66,9 +66,12 @@ type platformFigures struct {
 
 	cold, coldPy, coldNode          []time.Duration
 	coldRep, coldPyRep, coldNodeRep []reportFigures
-	warm                            []time.Duration
-	warmSDK                         []time.Duration // the RIE through aws-sdk-go-v2, as Hearth is called
-	tput                            []*tputFigures
+	// gVisor with --gvisor-preboot=false: runsc's boot on every cold start's path
+	coldBoot    []time.Duration
+	coldBootRep []reportFigures
+	warm        []time.Duration
+	warmSDK     []time.Duration // the RIE through aws-sdk-go-v2, as Hearth is called
+	tput        []*tputFigures
 
 	// warm-invoke breakdown, each p50 over --probe invokes
 	stub      []time.Duration // the client against a stub server: the client's own floor
@@ -245,6 +248,14 @@ func benchHearth(self, driver string, art *benchArtifacts, o *invokeBenchOptions
 	if err != nil {
 		f.note("Go cold start: %v", err)
 	}
+	if driver == "gvisor" {
+		// The figure above has a sandbox booted ahead from the third sample on; this
+		// one pays for runsc's boot on every sample.
+		f.coldBoot, f.coldBootRep, err = gvisorColdStartsWithoutPreboot(self, dir+"-noboot", art, o)
+		if err != nil {
+			f.note("Go cold start, --gvisor-preboot=false: %v", err)
+		}
+	}
 	if o.langCold > 0 && art.pyZip != nil {
 		for _, l := range []struct {
 			name, handler string
@@ -420,7 +431,7 @@ func hearthColdStarts(ctx context.Context, c *lambda.Client, srv *hearthServer, 
 		if err := waitFunctionReady(ctx, c, name); err != nil {
 			return lat, reps, err
 		}
-		if !waitNoEnvs(srv.cmd.Process.Pid, 15*time.Second) {
+		if !waitSettled(srv.cmd.Process.Pid, srv.dir, 15*time.Second) {
 			return lat, reps, errors.New("the previous sample's env was not reaped within 15s")
 		}
 		t0 := time.Now()
@@ -931,6 +942,13 @@ func printLatencyTables(w io.Writer, o *invokeBenchOptions, all []*platformFigur
 			r.goal, r.met = "p50 ≤ 150 ms", metWhen(len(p.cold) > 0 && medianOf(p.cold) <= 150*time.Millisecond)
 		}
 		rows = append(rows, r)
+		if len(p.coldBoot) > 0 {
+			r := invokeRow{name: p.name + ", --gvisor-preboot=false", samples: p.coldBoot, met: "—", extra: coldParts(p.coldBoot, p.coldBootRep)}
+			if peer != nil {
+				r.peer = peerP50(peer.cold)
+			}
+			rows = append(rows, r)
+		}
 	}
 	printInvokeTable(w, "Cold start to first response, Go (Hearth: a configuration change, then the Invoke call alone; RIE: process start → first response)", coldColumns, rows)
 
@@ -1111,4 +1129,25 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// gvisorColdStartsWithoutPreboot measures Go cold starts on a server that boots
+// every gVisor sandbox on the cold start's path.
+func gvisorColdStartsWithoutPreboot(self, dir string, art *benchArtifacts, o *invokeBenchOptions) ([]time.Duration, []reportFigures, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	progress("Hearth gvisor: %d Go cold starts with --gvisor-preboot=false", o.cold)
+	srv, err := startHearth(self, dir, "gvisor", "--idle-ttl", "1s", "--gvisor-preboot=false")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer srv.stop()
+	ctx := context.Background()
+	c := newBenchClient(srv.addr, 2)
+	if err := createBenchFunction(ctx, c, "bench-go", types.RuntimeProvidedal2023, "bootstrap", art.goZip, o.memory); err != nil {
+		return nil, nil, err
+	}
+	return hearthColdStarts(ctx, c, srv, "bench-go", o.cold, benchEvent, func(out *lambda.InvokeOutput) error { return checkEcho(out, benchEvent) })
 }

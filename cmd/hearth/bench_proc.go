@@ -75,16 +75,46 @@ func descendants(t map[int]procInfo, root int) []int {
 	return out
 }
 
-// envProcs counts root's descendants whose command is not root's own.
-func envProcs(root int) int {
+// envProcs counts root's descendants whose command is not root's own, leaving out
+// the processes of spare gVisor sandboxes (booted ahead, not yet an env): the
+// subtree of a `runsc run` of a container spare-… with no "env" file in its bundle
+// under dataDir.
+func envProcs(root int, dataDir string) int {
 	t := procTable()
 	n := 0
-	for _, pid := range descendants(t, root) {
-		if t[pid].comm != t[root].comm {
+	for pid, p := range t {
+		if p.ppid != root || spareProcess(pid, dataDir) {
+			continue
+		}
+		if p.comm != t[root].comm {
 			n++
+		}
+		for _, d := range descendants(t, pid) {
+			if t[d].comm != t[root].comm {
+				n++
+			}
 		}
 	}
 	return n
+}
+
+func spareProcess(pid int, dataDir string) bool {
+	// runsc's processes (run, gofer, sandbox) all name the bundle or the container
+	// on their command line; not all of them are in the sandbox's cgroup.
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return false
+	}
+	i := bytes.Index(b, []byte("spare-"))
+	if i < 0 {
+		return false
+	}
+	rid := b[i:]
+	if j := bytes.IndexAny(rid, "/\x00"); j >= 0 {
+		rid = rid[:j]
+	}
+	_, err = os.Stat(filepath.Join(dataDir, "sandbox", "gvisor", "bundles", string(rid), "env"))
+	return err != nil
 }
 
 // cpuSample is the CPU time used so far by this process (the bench's client), a
@@ -117,21 +147,41 @@ func (s cpuSample) sub(o cpuSample) cpuSample {
 	return cpuSample{s.client - o.client, s.server - o.server, s.init - o.init, s.runtime - o.runtime}
 }
 
-// waitNoEnvs waits until hearth serve (pid) has had no env processes for 50 ms.
-func waitNoEnvs(pid int, timeout time.Duration) bool {
+// waitSettled waits until hearth serve (pid) has had no env processes for 50 ms
+// and then until its processes and their descendants (spare sandboxes still
+// booting) have used no CPU for 100 ms, so that a cold-start sample does not share
+// two cores with the previous env's teardown or the next spare's boot.
+func waitSettled(pid int, dataDir string, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	quietSince := time.Time{}
 	for time.Now().Before(deadline) {
-		if envProcs(pid) == 0 {
+		if envProcs(pid, dataDir) == 0 {
 			if quietSince.IsZero() {
 				quietSince = time.Now()
 			} else if time.Since(quietSince) >= 50*time.Millisecond {
-				return true
+				break
 			}
 		} else {
 			quietSince = time.Time{}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return false
+	if time.Now().After(deadline) {
+		return false
+	}
+	// CPU times move in 10 ms ticks: two unchanged readings 50 ms apart, for at
+	// most 2 s (a server never quiet is measured as it is).
+	quietBy := time.Now().Add(2 * time.Second)
+	last, still := sampleCPU(pid), 0
+	for time.Now().Before(quietBy) && still < 2 {
+		time.Sleep(50 * time.Millisecond)
+		cur := sampleCPU(pid)
+		if cur.server+cur.init+cur.runtime == last.server+last.init+last.runtime {
+			still++
+		} else {
+			still = 0
+		}
+		last = cur
+	}
+	return true
 }
