@@ -1,9 +1,12 @@
 // Package namespace is the sandbox driver built from Linux primitives: each sandbox
-// is a set of fresh namespaces (PID, network, IPC, UTS, mount, cgroup) whose PID 1 is
-// Spec.Init, confined by cgroups (memory without swap, CPU quota, pids, freezer),
-// running as an unprivileged uid with every capability dropped, no_new_privs and a
-// seccomp deny list. There is no user namespace: the driver runs as root and the
-// init never does.
+// is a set of fresh namespaces (user, PID, network, IPC, UTS, mount, cgroup) whose
+// PID 1 is Spec.Init, confined by cgroups (memory without swap, CPU quota, pids,
+// freezer), running as an unprivileged uid with every capability dropped,
+// no_new_privs and a seccomp deny list. The user namespace maps root to root (the
+// setup process binds code from a data directory only root may enter, and has
+// capabilities over its own namespaces only) and every other ID to a range far from
+// the host's users, so the function's uid 993 is host uid idBase+993. A host that
+// refuses user namespaces gets the others (Driver.UserNamespaces reports it).
 //
 // Go cannot run code between clone and exec, so the driver re-executes Config.Exe
 // with SetupArg; that binary calls SetupMain, which builds the sandbox's root from

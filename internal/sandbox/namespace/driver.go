@@ -50,7 +50,26 @@ type Driver struct {
 	cg       cgroupSystem
 	lock     *os.File // flock on the cgroup parent: shared while in use
 	warm     *warmPool
+	noUserns atomic.Bool // the host refused a user namespace once; none are tried again
 }
+
+// idMap is the sandboxes' user (and group) namespace mapping. Root inside is root
+// outside, so the setup process can bind-mount from a data directory only root may
+// enter; it has capabilities only over its own namespaces, never the host's. Every
+// other ID inside, the function's 993 among them, is idBase+ID outside: a function
+// that got out of its namespaces would be a user the host has never heard of, owning
+// nothing.
+var idMap = []syscall.SysProcIDMap{
+	{ContainerID: 0, HostID: 0, Size: 1},
+	{ContainerID: 1, HostID: idBase + 1, Size: 65535},
+}
+
+// idBase is far above the IDs of real users and of systemd's dynamic ranges.
+const idBase = 0x5ead0000
+
+// UserNamespaces reports whether sandboxes get a user namespace: false once the
+// host has refused one.
+func (d *Driver) UserNamespaces() bool { return !d.noUserns.Load() }
 
 var _ sandbox.Driver = (*Driver)(nil)
 
@@ -418,6 +437,12 @@ func (d *Driver) spawn(cg cgroup) (*setupProc, error) {
 		// after changing credentials, which clears it).
 		Pdeathsig: syscall.SIGKILL,
 	}
+	if !d.noUserns.Load() {
+		// A user namespace owns the others; see idMap for what it maps.
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings, attr.GidMappings = idMap, idMap
+		attr.GidMappingsEnableSetgroups = true
+	}
 	cgDir, err := cg.openForClone()
 	if err != nil {
 		closeAll()
@@ -448,9 +473,17 @@ func (d *Driver) spawn(cg cgroup) (*setupProc, error) {
 	cmd, err := start(attr)
 	if err != nil && attr.UseCgroupFD {
 		// clone3 with CLONE_INTO_CGROUP needs Linux 5.7: migrate instead.
-		plain := *attr
-		plain.UseCgroupFD, plain.CgroupFD, cgDir = false, 0, nil
-		cmd, err = start(&plain)
+		attr.UseCgroupFD, attr.CgroupFD, cgDir = false, 0, nil
+		cmd, err = start(attr)
+	}
+	if err != nil && attr.Cloneflags&syscall.CLONE_NEWUSER != 0 {
+		// A host that forbids user namespaces (user.max_user_namespaces=0, some
+		// hardened kernels) still gets every other namespace; UserNamespaces says so.
+		attr.Cloneflags &^= syscall.CLONE_NEWUSER
+		attr.UidMappings, attr.GidMappings = nil, nil
+		if cmd, err = start(attr); err == nil {
+			d.noUserns.Store(true)
+		}
 	}
 	for _, f := range []*os.File{stdinR, stdoutW, stderrW, cfgR, statusW} {
 		f.Close()

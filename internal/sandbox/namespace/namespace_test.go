@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,5 +216,37 @@ func TestDuplicateID(t *testing.T) {
 	}
 	if got := p.Must("echo still mine"); got != "still mine" {
 		t.Errorf("echo = %q", got)
+	}
+}
+
+// TestUserNamespace: the sandbox has its own user namespace, root maps to root and
+// the function's uid to one far from the host's users, and the bound device nodes
+// work.
+func TestUserNamespace(t *testing.T) {
+	d := testDriver(t)
+	probe := sandboxtest.BuildProbe(t)
+	p := sandboxtest.StartProbe(t, d, probe.Spec(t))
+	if !d.UserNamespaces() {
+		t.Skip("this host refuses user namespaces")
+	}
+	want := fmt.Sprintf("0 0 1\n1 %d 65535\n", idBase+1)
+	got, err := strconv.Unquote(p.Must("read /proc/self/uid_map"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(strings.Fields(got), " ") != strings.Join(strings.Fields(want), " ") {
+		t.Errorf("uid_map inside = %q, want %q", got, want)
+	}
+	var st syscall.Stat_t
+	hostUID := -1
+	if pids := readPids(filepath.Join(cgroupDirs(d, p.Spec.ID)[0], "cgroup.procs")); len(pids) > 0 && syscall.Stat(fmt.Sprintf("/proc/%d", pids[0]), &st) == nil {
+		hostUID = int(st.Uid)
+	}
+	if hostUID != idBase+sandboxtest.UID {
+		t.Errorf("the sandbox's init is host uid %d, want %d", hostUID, idBase+sandboxtest.UID)
+	}
+	p.Must("write /dev/null")
+	if got := p.Must("read /dev/zero"); got == "" {
+		t.Errorf("read /dev/zero = %q", got)
 	}
 }

@@ -180,16 +180,15 @@ func prepareRoot(root string) (*rootBuilder, error) {
 		return nil, fmt.Errorf("mount /proc: %w", err)
 	}
 
-	// /dev: device nodes on the root tmpfs (no /dev/shm: Lambda has none).
+	// /dev: the host's harmless device nodes, bound one by one (no /dev/shm: Lambda
+	// has none). Bound, not made: in a user namespace mknod is refused, and nodes on
+	// a tmpfs mounted there would not open anyway.
 	if err := rb.mkdirAll("/dev"); err != nil {
 		return nil, err
 	}
-	for _, n := range []struct {
-		name         string
-		major, minor uint32
-	}{{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}} {
-		if err := unix.Mknod(root+"/dev/"+n.name, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
-			return nil, fmt.Errorf("mknod /dev/%s: %w", n.name, err)
+	for _, name := range []string{"null", "zero", "full", "random", "urandom"} {
+		if err := rb.bindDevice("/dev/" + name); err != nil {
+			return nil, err
 		}
 	}
 	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
@@ -325,10 +324,50 @@ func (rb *rootBuilder) bind(m childMount) error {
 	if m.ReadOnly {
 		flags |= unix.MS_RDONLY
 	}
-	if err := unix.Mount("", target, "", flags, ""); err != nil {
+	if err := unix.Mount("", target, "", flags|lockedFlags(target), ""); err != nil {
 		return fmt.Errorf("remount %s: %w", m.Target, err)
 	}
 	return nil
+}
+
+// bindDevice makes the host's device node at path usable at the same path inside:
+// a bind mount without nodev (the rest of the sandbox has it), nosuid and noexec.
+func (rb *rootBuilder) bindDevice(path string) error {
+	target := rb.root + path
+	fd, err := unix.Open(target, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return fmt.Errorf("create mount point %s: %w", path, err)
+	}
+	unix.Close(fd)
+	if err := unix.Mount(path, target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", path, err)
+	}
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_NOSUID | unix.MS_NOEXEC)
+	if err := unix.Mount("", target, "", flags|lockedFlags(target), ""); err != nil {
+		return fmt.Errorf("remount %s: %w", path, err)
+	}
+	return nil
+}
+
+// lockedFlags are the flags of the mount at path that a remount must repeat. In a
+// user namespace the flags of mounts inherited from the host are locked: a remount
+// that would drop noexec, nodev, nosuid or read-only fails with EPERM.
+func lockedFlags(path string) uintptr {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0
+	}
+	var f uintptr
+	for _, b := range []struct{ st, ms uintptr }{
+		{unix.ST_RDONLY, unix.MS_RDONLY}, {unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV},
+		{unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME},
+		{unix.ST_RELATIME, unix.MS_RELATIME},
+	} {
+		if uintptr(st.Flags)&b.st != 0 {
+			f |= b.ms
+		}
+	}
+	return f
 }
 
 // loopbackUp brings "lo" of the new network namespace up: 127.0.0.1 works, and no
