@@ -163,15 +163,15 @@ func (d *Driver) Close() error {
 	return nil
 }
 
-// validID is runsc's rule for container IDs, checked here because a pre-booted
-// sandbox never shows the spec's ID to runsc.
+// validID is sandbox.Spec's rule for IDs ([a-zA-Z0-9_-], at most 64 characters),
+// checked here because a pre-booted sandbox never shows the spec's ID to runsc.
 func validID(id string) bool {
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > 64 {
 		return false
 	}
 	for _, c := range id {
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.', c == '+':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
 		default:
 			return false
 		}

@@ -144,3 +144,67 @@ func TestPreBootServesTheRightCode(t *testing.T) {
 		t.Errorf("fourth start reads %s", got)
 	}
 }
+
+func TestShapeIgnoresIDStderrAndCode(t *testing.T) {
+	a := sandbox.Spec{ID: "env-a", Init: "/var/runtime/hearth-init", MemoryMB: 128, TmpMB: 512,
+		Mounts: []sandbox.Mount{{Source: "/code/a", Target: "/var/task", ReadOnly: true}, {Source: "/rt/python", Target: "/var/runtime", ReadOnly: true}}}
+	b := a
+	b.ID, b.Stderr = "env-b", os.Stderr
+	b.Mounts = []sandbox.Mount{{Source: "/code/b", Target: "/var/task", ReadOnly: true}, a.Mounts[1]}
+	ka, ta := shape(a)
+	kb, _ := shape(b)
+	if ka != kb || ta != 0 {
+		t.Errorf("specs differing only in ID, stderr and code have shapes %q and %q (task mount %d)", ka, kb, ta)
+	}
+	if a.Mounts[0].Source != "/code/a" {
+		t.Error("shape changed the caller's mounts")
+	}
+	for _, change := range []func(*sandbox.Spec){
+		func(s *sandbox.Spec) { s.MemoryMB = 256 },
+		func(s *sandbox.Spec) { s.TmpMB = 1024 },
+		func(s *sandbox.Spec) {
+			s.Mounts = []sandbox.Mount{a.Mounts[0], {Source: "/rt/node", Target: "/var/runtime", ReadOnly: true}}
+		},
+	} {
+		c := a
+		change(&c)
+		if k, _ := shape(c); k == ka {
+			t.Errorf("a spec with other limits or another runtime shares a's shape: %+v", c)
+		}
+	}
+	if _, task := shape(sandbox.Spec{ID: "x"}); task != -1 {
+		t.Errorf("a spec without /var/task: task mount %d, want -1", task)
+	}
+}
+
+func TestLinkTree(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(src, "lib", "deep"), 0o750)
+	os.WriteFile(filepath.Join(src, "bootstrap"), []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(src, "lib", "deep", "mod.py"), []byte("x = 1\n"), 0o644)
+	os.Symlink("lib/deep/mod.py", filepath.Join(src, "alias.py"))
+	os.Chmod(src, 0o711)
+	if err := linkTree(src, dst, 100); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rel  string
+		mode os.FileMode
+	}{{".", os.ModeDir | 0o711}, {"lib/deep", os.ModeDir | 0o750}, {"bootstrap", 0o755}, {"lib/deep/mod.py", 0o644}} {
+		fi, err := os.Lstat(filepath.Join(dst, c.rel))
+		if err != nil || fi.Mode() != c.mode {
+			t.Errorf("%s: mode %v (%v), want %v", c.rel, fi.Mode(), err, c.mode)
+		}
+	}
+	a, _ := os.Stat(filepath.Join(src, "bootstrap"))
+	b, _ := os.Stat(filepath.Join(dst, "bootstrap"))
+	if !os.SameFile(a, b) {
+		t.Error("bootstrap was copied, not hard-linked")
+	}
+	if l, err := os.Readlink(filepath.Join(dst, "alias.py")); err != nil || l != "lib/deep/mod.py" {
+		t.Errorf("symlink: %q, %v", l, err)
+	}
+	if err := linkTree(src, t.TempDir(), 3); err == nil {
+		t.Error("a tree of 7 entries was linked under a limit of 3")
+	}
+}
