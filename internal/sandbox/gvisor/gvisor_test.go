@@ -208,3 +208,46 @@ func TestLinkTree(t *testing.T) {
 		t.Error("a tree of 7 entries was linked under a limit of 3")
 	}
 }
+
+// TestPreBootFallsBack: code a spare cannot take (here: more entries than a slot
+// links) boots the ordinary way, and still runs.
+func TestPreBootFallsBack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("gVisor sandboxes need root")
+	}
+	d, err := New(Config{Runsc: runscPath(t), StateDir: stateDir(t), CgroupParent: "hearth-gvisor-test", PreBoot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	init := sandboxtest.BuildProbe(t)
+	for range 2 {
+		p := sandboxtest.StartProbe(t, d, init.Spec(t))
+		p.SB.Kill(context.Background())
+	}
+	spec := init.Spec(t)
+	for _, m := range spec.Mounts {
+		if m.Target == "/var/task" {
+			for i := range maxSlotEntries {
+				os.WriteFile(filepath.Join(m.Source, fmt.Sprintf("f%d", i)), nil, 0o644)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.pre.mu.Lock()
+		n := len(d.pre.ready)
+		d.pre.mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p := sandboxtest.StartProbe(t, d, spec)
+	if b := p.SB.(*box); b.rid != spec.ID {
+		t.Errorf("code of %d files ran in pre-booted sandbox %s; want the ordinary path", maxSlotEntries, b.rid)
+	}
+	if got := p.Must("read /var/task/handler.txt"); got != strconv.Quote("function code\n") {
+		t.Errorf("read /var/task/handler.txt = %s", got)
+	}
+}
