@@ -21,7 +21,7 @@ func newDriver(name, dataDir, runsc string, preboot bool, log *slog.Logger) (san
 		return nil, err
 	}
 	nsDriver := func() (sandbox.Driver, error) {
-		return namespace.New(namespace.Config{StateDir: filepath.Join(dataDir, "sandbox", "namespace"), Exe: self})
+		return namespace.New(namespace.Config{StateDir: filepath.Join(dataDir, "sandbox", "namespace"), Exe: self, Logger: log})
 	}
 	gvDriver := func() (sandbox.Driver, error) {
 		path := runsc

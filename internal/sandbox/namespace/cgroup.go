@@ -246,8 +246,9 @@ type counterFiles struct {
 	closed bool
 }
 
-// read returns the current contents of the counter file at path (at most 1 KB: cpu.stat is the longest).
-func (c *counterFiles) read(path string) ([]byte, error) {
+// read fills buf with the current contents of the counter file at path (cpu.stat,
+// the longest, is a few hundred bytes).
+func (c *counterFiles) read(path string, buf []byte) ([]byte, error) {
 	c.mu.Lock()
 	f := c.files[path]
 	if f == nil {
@@ -268,7 +269,6 @@ func (c *counterFiles) read(path string) ([]byte, error) {
 	c.mu.Unlock()
 	// The file stays open until close, which waits for c.mu: a read that got f
 	// before close may see os.ErrClosed, never another file.
-	buf := make([]byte, 1024)
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
@@ -277,7 +277,8 @@ func (c *counterFiles) read(path string) ([]byte, error) {
 }
 
 func (c *counterFiles) readInt(path string) (int64, error) {
-	b, err := c.read(path)
+	var buf [64]byte // on the stack: this runs after every invocation
+	b, err := c.read(path, buf[:])
 	if err != nil {
 		return 0, err
 	}
@@ -285,7 +286,8 @@ func (c *counterFiles) readInt(path string) (int64, error) {
 }
 
 func (c *counterFiles) readKey(path, key string) (int64, bool) {
-	b, err := c.read(path)
+	var buf [1024]byte
+	b, err := c.read(path, buf[:])
 	if err != nil {
 		return 0, false
 	}

@@ -6,7 +6,8 @@
 // setup process binds code from a data directory only root may enter, and has
 // capabilities over its own namespaces only) and every other ID to a range far from
 // the host's users, so the function's uid 993 is host uid idBase+993. A host that
-// refuses user namespaces gets the others (Driver.UserNamespaces reports it).
+// refuses user namespaces gets the others; Config.Logger hears of it once, and
+// Driver.UserNamespaces reports it.
 //
 // Go cannot run code between clone and exec, so the driver re-executes Config.Exe
 // with SetupArg; that binary calls SetupMain, which builds the sandbox's root from

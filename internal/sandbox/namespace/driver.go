@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path"
@@ -39,6 +40,9 @@ type Config struct {
 	// from inside its namespaces; its main must call SetupMain when os.Args[1] is
 	// SetupArg. Default: the running executable.
 	Exe string
+	// Logger, when set, hears of what weakens isolation, such as a host that
+	// refuses user namespaces.
+	Logger *slog.Logger
 }
 
 // Driver starts sandboxes made of Linux namespaces, cgroups, dropped privileges and
@@ -51,6 +55,7 @@ type Driver struct {
 	lock     *os.File // flock on the cgroup parent: shared while in use
 	warm     *warmPool
 	noUserns atomic.Bool // the host refused a user namespace once; none are tried again
+	log      *slog.Logger
 }
 
 // idMap is the sandboxes' user (and group) namespace mapping. Root inside is root
@@ -108,7 +113,7 @@ func New(cfg Config) (*Driver, error) {
 }
 
 func newDriver(cfg Config, exe, root string, cg cgroupSystem) (*Driver, error) {
-	d := &Driver{exe: exe, stateDir: cfg.StateDir, root: root, cg: cg}
+	d := &Driver{exe: exe, stateDir: cfg.StateDir, root: root, cg: cg, log: cfg.Logger}
 	if err := d.lockAndClean(); err != nil {
 		return nil, err
 	}
@@ -476,13 +481,13 @@ func (d *Driver) spawn(cg cgroup) (*setupProc, error) {
 		attr.UseCgroupFD, attr.CgroupFD, cgDir = false, 0, nil
 		cmd, err = start(attr)
 	}
-	if err != nil && attr.Cloneflags&syscall.CLONE_NEWUSER != 0 {
+	if userErr := err; err != nil && attr.Cloneflags&syscall.CLONE_NEWUSER != 0 {
 		// A host that forbids user namespaces (user.max_user_namespaces=0, some
 		// hardened kernels) still gets every other namespace; UserNamespaces says so.
 		attr.Cloneflags &^= syscall.CLONE_NEWUSER
 		attr.UidMappings, attr.GidMappings = nil, nil
-		if cmd, err = start(attr); err == nil {
-			d.noUserns.Store(true)
+		if cmd, err = start(attr); err == nil && !d.noUserns.Swap(true) && d.log != nil {
+			d.log.Warn("namespace: this host refuses user namespaces; sandboxes get the other namespaces only", "reason", userErr)
 		}
 	}
 	for _, f := range []*os.File{stdinR, stdoutW, stderrW, cfgR, statusW} {
