@@ -89,6 +89,12 @@ type Init struct {
 	// InitTimeoutMs bounds the init phase: the runtime's first
 	// GET /runtime/invocation/next must come within it.
 	InitTimeoutMs int64 `json:"initTimeoutMs"`
+	// UID and GID are the identity the runtime runs as (Lambda's sbx_user1051 is
+	// 993). hearth-init itself runs as another identity, so the function can neither
+	// signal, trace nor open /proc/1 of the process the worker trusts. Zero keeps
+	// hearth-init's own identity (tests outside a sandbox).
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
 }
 
 // InitDone reports a finished init phase.

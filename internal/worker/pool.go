@@ -572,6 +572,8 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 		Dir:           "/var/task",
 		RuntimeAPI:    runtimeAPI,
 		InitTimeoutMs: initTimeout.Milliseconds(),
+		UID:           sandboxUID,
+		GID:           sandboxUID,
 	}, nil)
 	if err != nil {
 		takeInitLog()
