@@ -15,6 +15,7 @@ all: build
 
 build: bin/runsc
 	$(GO) build -o bin/hearth ./cmd/hearth
+	$(GO) build -o bin/hearth-bench ./cmd/hearth-bench
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/hearth-init ./cmd/hearth-init
 
 # runsc takes minutes to build on two cores; it is rebuilt only when the pin moves.
@@ -71,7 +72,7 @@ fuzz:
 test: test-deps build lint unit e2e cli fuzz
 
 bench: deps build
-	./bin/hearth bench
+	./bin/hearth-bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

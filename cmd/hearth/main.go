@@ -20,7 +20,6 @@ Usage:
   hearth function delete NAME          delete a function
   hearth invoke NAME [--payload JSON]  invoke a function, print its answer and log tail
   hearth logs NAME [--follow]          print a function's logs
-  hearth bench                         measure a real hearth serve (make bench)
 
 Run 'hearth COMMAND -h' for a command's flags.
 `
@@ -44,8 +43,6 @@ func main() {
 		err = invokeCmd(os.Args[2:])
 	case "logs":
 		err = logsCmd(os.Args[2:])
-	case "bench":
-		err = bench(os.Args[2:])
 	case "function", "functions", "fn":
 		err = function(os.Args[2:])
 	case "-h", "--help", "help":

@@ -79,8 +79,9 @@ type rieProc struct {
 }
 
 // rieStart starts the emulator on a free port, running bootstrap; stdout and stderr
-// may be nil (discarded).
-func rieStart(rie, bootstrap string, stdout, stderr io.Writer) (*rieProc, error) {
+// may be nil (discarded); env adds to this process's environment (the RIE reads
+// AWS_LAMBDA_FUNCTION_MEMORY_SIZE from it).
+func rieStart(rie, bootstrap string, stdout, stderr io.Writer, env ...string) (*rieProc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -90,6 +91,9 @@ func rieStart(rie, bootstrap string, stdout, stderr io.Writer) (*rieProc, error)
 	// Its own process group: the bootstrap it starts is killed with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,7 @@
-// Command benchfn is the no-op function `hearth bench` measures on every platform:
+// Command benchfn is the no-op function `hearth-bench` measures on every platform:
 // built with aws-lambda-go, it returns its event unchanged.
 //
-//	CGO_ENABLED=0 go build -o bootstrap ./cmd/hearth/benchfn
+//	CGO_ENABLED=0 go build -o bootstrap ./cmd/hearth-bench/benchfn
 package main
 
 import (

@@ -54,7 +54,7 @@ func (o *invokeBenchOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.concs, "concurrency", "1,8", "throughput concurrencies, comma-separated")
 	fs.IntVar(&o.memory, "memory", 1769, "MemorySize (MB) of the functions; 1769 MB is one vCPU")
 	fs.BoolVar(&o.rie, "rie", true, "measure the Runtime Interface Emulator beside Hearth")
-	fs.StringVar(&o.fnBootstrap, "fn-bootstrap", "", "a prebuilt no-op Go bootstrap (default: build cmd/hearth/benchfn)")
+	fs.StringVar(&o.fnBootstrap, "fn-bootstrap", "", "a prebuilt no-op Go bootstrap (default: build cmd/hearth-bench/benchfn)")
 }
 
 // platformFigures is everything measured on one platform.

@@ -20,6 +20,9 @@ type procInfo struct {
 	ppid int
 	comm string
 	cpu  time.Duration // user + system, in clock ticks' resolution
+	// reaped is the user + system time of the children it has waited for: processes
+	// that ran and exited (runsc's create/start commands, a failed setup).
+	reaped time.Duration
 }
 
 // clockTick is USER_HZ, 100 on every Linux architecture Go supports.
@@ -47,13 +50,15 @@ func procTable() map[int]procInfo {
 		}
 		// state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
 		f := bytes.Fields(b[close+1:])
-		if len(f) < 13 {
+		if len(f) < 15 {
 			continue
 		}
 		ppid, _ := strconv.Atoi(string(f[1]))
 		ut, _ := strconv.ParseInt(string(f[11]), 10, 64)
 		st, _ := strconv.ParseInt(string(f[12]), 10, 64)
-		out[pid] = procInfo{ppid: ppid, comm: string(b[open+1 : close]), cpu: time.Duration(ut+st) * clockTick}
+		cut, _ := strconv.ParseInt(string(f[13]), 10, 64)
+		cst, _ := strconv.ParseInt(string(f[14]), 10, 64)
+		out[pid] = procInfo{ppid: ppid, comm: string(b[open+1 : close]), cpu: time.Duration(ut+st) * clockTick, reaped: time.Duration(cut+cst) * clockTick}
 	}
 	return out
 }
@@ -119,8 +124,9 @@ func spareProcess(pid int, dataDir string) bool {
 
 // cpuSample is the CPU time used so far by this process (the bench's client), a
 // server process, and the server's live descendants: hearth-init apart from the rest
-// (runtimes, and gVisor's sentry and gofer, which hold the runtime inside them).
-type cpuSample struct{ client, server, init, runtime time.Duration }
+// (runtimes, and gVisor's sentry and gofer, which hold the runtime inside them);
+// reaped is what the server's children that already exited used.
+type cpuSample struct{ client, server, init, runtime, reaped time.Duration }
 
 func sampleCPU(server int) cpuSample {
 	var s cpuSample
@@ -133,6 +139,7 @@ func sampleCPU(server int) cpuSample {
 	}
 	t := procTable()
 	s.server = t[server].cpu
+	s.reaped = t[server].reaped
 	for _, pid := range descendants(t, server) {
 		if t[pid].comm == "hearth-init" {
 			s.init += t[pid].cpu
@@ -144,7 +151,7 @@ func sampleCPU(server int) cpuSample {
 }
 
 func (s cpuSample) sub(o cpuSample) cpuSample {
-	return cpuSample{s.client - o.client, s.server - o.server, s.init - o.init, s.runtime - o.runtime}
+	return cpuSample{s.client - o.client, s.server - o.server, s.init - o.init, s.runtime - o.runtime, s.reaped - o.reaped}
 }
 
 // waitSettled waits until hearth serve (pid) has had no env processes for 50 ms

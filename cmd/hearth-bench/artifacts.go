@@ -23,8 +23,8 @@ type benchArtifacts struct {
 
 const hearthModule = "module github.com/hearthfn/hearth"
 
-// repoRoot finds this repository's source (for cmd/hearth/benchfn and examples/):
-// upwards from the working directory, then from the binary (bin/hearth).
+// repoRoot finds this repository's source (for cmd/hearth-bench/benchfn and examples/):
+// upwards from the working directory, then from the hearth binary (bin/hearth).
 func repoRoot(self string) (string, error) {
 	var starts []string
 	if wd, err := os.Getwd(); err == nil {
@@ -44,7 +44,7 @@ func repoRoot(self string) (string, error) {
 			d = parent
 		}
 	}
-	return "", errors.New("cannot find the hearth source tree (run hearth bench from the repository, or pass --fn-bootstrap)")
+	return "", errors.New("cannot find the hearth source tree (run hearth-bench from the repository, or pass --fn-bootstrap)")
 }
 
 // goTool is the go command: PATH first, then this binary's toolchain.
@@ -78,7 +78,7 @@ func buildArtifacts(self, prebuilt string) (*benchArtifacts, error) {
 		if rootErr != nil {
 			return fail(rootErr)
 		}
-		cmd := exec.Command(goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", a.bootstrap, "./cmd/hearth/benchfn")
+		cmd := exec.Command(goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", a.bootstrap, "./cmd/hearth-bench/benchfn")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOWORK=off")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,6 +1,12 @@
+// Command hearth-bench measures a real `hearth serve` (bin/hearth, run as a child
+// process) through the real SDK, beside the AWS Lambda Runtime Interface Emulator,
+// and prints tables: median, p99 and the goal for each figure. It lives apart from
+// cmd/hearth so that the production binary, which the namespace driver re-executes
+// on every cold start, carries none of it. `make bench` builds and runs it.
 package main
 
 import (
+	"archive/zip"
 	"bufio"
 	"context"
 	"crypto/rand"
@@ -13,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,25 +27,32 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"archive/zip"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
 )
-
-// hearth bench measures a real `hearth serve` (this binary, as a child process)
-// through the real SDK, and prints one table: median, p99 and the goal for each figure.
 
 const (
 	benchKey    = "AKIABENCHBENCHBENCH1"
 	benchSecret = "benchsecretbenchsecretbenchsecretbenchse"
 )
 
-func bench(args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	only := fs.String("only", "", "run only one part: control (the control-plane table) or invoke (the invoke tables)")
+// sections are the parts -only can name, in the order a full run measures them.
+var sections = []string{"control", "invoke"}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "hearth-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("hearth-bench", flag.ExitOnError)
+	only := fs.String("only", "", "comma-separated parts to run, of: "+strings.Join(sections, ",")+" (default: all)")
+	hearthBin := fs.String("hearth", "", "the hearth binary to measure (default: hearth beside this binary, else on PATH)")
 	starts := fs.Int("starts", 15, "server starts to time")
 	creates := fs.Int("creates", 50, "CreateFunction calls with a 1 MB zip")
 	gets := fs.Int("gets", 3000, "GetFunction calls")
@@ -47,25 +61,68 @@ func bench(args []string) error {
 	inv.addFlags(fs)
 	_ = fs.Parse(args)
 	if fs.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-
-	self, err := os.Executable()
+	want := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !slices.Contains(sections, s) {
+			return fmt.Errorf("-only %q: want some of %s", s, strings.Join(sections, ","))
+		}
+		want[s] = true
+	}
+	if len(want) == 0 {
+		for _, s := range sections {
+			want[s] = true
+		}
+	}
+	self, err := findHearth(*hearthBin)
 	if err != nil {
 		return err
 	}
-	switch *only {
-	case "":
+	t0 := time.Now()
+	if want["control"] {
 		if err := benchControl(self, *starts, *creates, *gets, *lists); err != nil {
 			return err
 		}
-		return benchInvoke(self, &inv)
-	case "control":
-		return benchControl(self, *starts, *creates, *gets, *lists)
-	case "invoke":
-		return benchInvoke(self, &inv)
 	}
-	return fmt.Errorf("bench: --only %q: want control or invoke", *only)
+	if want["invoke"] {
+		if err := benchInvoke(self, &inv); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\n(whole run: %s)\n", time.Since(t0).Round(time.Second))
+	return nil
+}
+
+// findHearth resolves the hearth binary: the flag, else bin/hearth beside
+// bin/hearth-bench (what `make bench` built together), else PATH.
+func findHearth(flagValue string) (string, error) {
+	if flagValue != "" {
+		return filepath.Abs(flagValue)
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "hearth")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("hearth")
+	if err != nil {
+		return "", fmt.Errorf("no hearth binary beside this one or on PATH (make build, or pass -hearth): %w", err)
+	}
+	return filepath.Abs(p)
+}
+
+// apiError shows an API error as the AWS CLI does: type, then message.
+func apiError(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	return err
 }
 
 // benchControl prints the control-plane table.
