@@ -179,9 +179,11 @@ func (s *Store) publish() {
 }
 
 // merge joins the texts of each log stream, keeping their order, into messages of
-// at most maxMessage bytes (a single larger text stays whole).
+// at most maxMessage bytes. A text that fits stays whole; a longer one is cut into
+// pieces of that size, so every message fits JetStream's payload limit (a larger
+// one would be refused, and lost).
 func merge(batch []appended) []appended {
-	if len(batch) == 1 {
+	if len(batch) == 1 && len(batch[0].text) <= maxMessage {
 		return batch
 	}
 	type key struct{ function, logStream string }
@@ -189,13 +191,17 @@ func merge(batch []appended) []appended {
 	var out []appended
 	for _, a := range batch {
 		k := key{a.function, a.logStream}
-		if i, ok := open[k]; ok && len(out[i].text)+len(a.text) <= maxMessage {
-			out[i].text = append(out[i].text, a.text...)
-			continue
+		for text := a.text; len(text) > 0; {
+			piece := text[:min(len(text), maxMessage)]
+			text = text[len(piece):]
+			if i, ok := open[k]; ok && len(out[i].text)+len(piece) <= maxMessage {
+				out[i].text = append(out[i].text, piece...)
+				continue
+			}
+			open[k] = len(out)
+			// A copy: appending to the caller's slice could overwrite what follows it.
+			out = append(out, appended{a.function, a.logStream, append(make([]byte, 0, len(piece)), piece...)})
 		}
-		open[k] = len(out)
-		// A copy: appending to the caller's slice could overwrite what follows it.
-		out = append(out, appended{a.function, a.logStream, append(make([]byte, 0, len(a.text)), a.text...)})
 	}
 	return out
 }

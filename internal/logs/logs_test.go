@@ -113,3 +113,33 @@ func TestAppendReachesJetStream(t *testing.T) {
 		t.Errorf("Dropped() = %d, want the one append after Close", s.Dropped())
 	}
 }
+
+// A text over the message limit is cut, never sent whole: JetStream would refuse it.
+func TestMergeCutsLongText(t *testing.T) {
+	long := bytes.Repeat([]byte("y"), 3*maxMessage+17)
+	for _, batch := range [][]appended{
+		{{"f", "s", long}},
+		{{"f", "s", []byte("before\n")}, {"f", "s", long}, {"f", "t", []byte("other\n")}},
+	} {
+		var total, want int
+		for _, a := range batch {
+			want += len(a.text)
+		}
+		var joined []byte
+		for _, m := range merge(batch) {
+			if len(m.text) > maxMessage {
+				t.Fatalf("a message of %d bytes exceeds %d", len(m.text), maxMessage)
+			}
+			total += len(m.text)
+			if m.logStream == "s" {
+				joined = append(joined, m.text...)
+			}
+		}
+		if total != want {
+			t.Fatalf("merge kept %d bytes of %d", total, want)
+		}
+		if !bytes.HasSuffix(joined, long) {
+			t.Fatalf("stream s does not end with the long text, in order")
+		}
+	}
+}

@@ -56,9 +56,9 @@ type env struct {
 	st         state
 	lastUsed   time.Time
 	freezeT    *time.Timer
-	logBuf     *[]byte // the invocation in flight's log, appended by the reader
+	log        *invocationLog // the init phase's or the invocation in flight's, fed by the reader
 	logSink    func(text []byte)
-	initLog    []byte        // output of the init phase, logged with the first invocation
+	initTail   []byte        // the end of the init phase's log, the start of the first invocation's Tail
 	initReport time.Duration // runtime start → first /next; reported once, on the first invocation
 	bootReport time.Duration // sandbox start → runtime start (the platform's share of a cold start)
 }
@@ -83,7 +83,8 @@ func (e *env) send(kind agentproto.Kind, header any, body []byte) error {
 
 // read pumps frames from hearth-init. Log frames are appended to the log of the
 // invocation in flight here, so they stay ordered before that invocation's Result;
-// output written between invocations goes straight to the log sink.
+// output written between invocations goes straight to the log sink (each frame is
+// at most agentproto.MaxFrame, and the sink bounds what waits for JetStream).
 func (e *env) read() {
 	defer close(e.readerDone)
 	defer close(e.frames)
@@ -96,8 +97,8 @@ func (e *env) read() {
 		}
 		if f.Kind == agentproto.KindLog {
 			e.mu.Lock()
-			if e.logBuf != nil {
-				*e.logBuf = append(*e.logBuf, f.Body...)
+			if e.log != nil {
+				e.log.functionOutput(f.Body)
 				e.mu.Unlock()
 				continue
 			}

@@ -84,7 +84,7 @@ type Request struct {
 type Result struct {
 	Payload         []byte
 	FunctionError   string // "Unhandled" when the function (or its runtime) failed
-	Log             []byte // START … REPORT of this invocation
+	Log             []byte // the last TailBytes of this invocation's log (START … REPORT)
 	ExecutedVersion string
 	ColdStart       bool
 	InitDuration    time.Duration
@@ -519,7 +519,7 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 	fn := v.FunctionName
 	stream := e.logStream
 	if p.cfg.Logs != nil {
-		e.logSink = func(text []byte) { p.cfg.Logs.Append(fn, stream, append([]byte(nil), text...)) }
+		e.logSink = func(text []byte) { p.cfg.Logs.Append(fn, stream, text) }
 	}
 	spec := sandbox.Spec{
 		ID:   "env-" + e.id[:20],
@@ -551,17 +551,17 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 	e.stream = sb.Stream()
 	e.frames = make(chan *agentproto.Frame, 16)
 	e.readerDone = make(chan struct{})
-	// The init phase's output belongs to the first invocation's log (or, if init
-	// fails, to the error the caller gets with LogType Tail).
-	initLog := make([]byte, 0, 256)
+	// The init phase's output streams to the log like an invocation's; its end also
+	// opens the first invocation's Tail (or, if init fails, the error's).
+	initLog := newInvocationLog(e.logSink)
 	e.mu.Lock()
-	e.logBuf = &initLog
+	e.log = initLog
 	e.mu.Unlock()
 	takeInitLog := func() []byte {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		e.logBuf = nil
-		return initLog
+		e.log = nil
+		return initLog.finish()
 	}
 	go e.read()
 	t0 := time.Now()
@@ -593,7 +593,7 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 			case agentproto.KindInitDone:
 				var done agentproto.InitDone
 				_ = f.Decode(&done)
-				e.initLog = takeInitLog()
+				e.initTail = takeInitLog()
 				e.initReport = time.Duration(done.DurationMs * float64(time.Millisecond))
 				e.bootReport = time.Since(t0) - e.initReport
 				if limiter != nil && spec.CPUs == 0 {
@@ -631,9 +631,9 @@ type InitError struct {
 
 func (e *InitError) Error() string { return e.ErrorType + ": " + e.Message }
 
-func initFailed(log []byte, errType, msg string) error {
-	log = fmt.Appendf(log, "INIT_REPORT Status: error\tError Type: %s\t%s\n", errType, msg)
-	return &InitError{ErrorType: errType, Message: msg, Log: log}
+func initFailed(tail []byte, errType, msg string) error {
+	tail = fmt.Appendf(tail, "INIT_REPORT Status: error\tError Type: %s\t%s\n", errType, msg)
+	return &InitError{ErrorType: errType, Message: msg, Log: tail}
 }
 
 func errString(err error) string {

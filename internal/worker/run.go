@@ -19,10 +19,10 @@ func (p *Pool) run(ctx context.Context, e *env, v *Version, req *Request) *Resul
 	timeout := time.Duration(v.TimeoutSec) * time.Second
 	deadline := start.Add(timeout)
 	e.mu.Lock()
-	logBuf := append(make([]byte, 0, 512+len(e.initLog)), e.initLog...)
-	e.initLog = nil
-	logBuf = fmt.Appendf(logBuf, "START RequestId: %s Version: %s\n", req.RequestID, v.Version)
-	e.logBuf = &logBuf
+	il := newInvocationLog(e.logSink)
+	il.tail, e.initTail = e.initTail, nil
+	il.platformf("START RequestId: %s Version: %s\n", req.RequestID, v.Version)
+	e.log = il
 	initDur := e.initReport
 	e.initReport = 0
 	e.mu.Unlock()
@@ -82,7 +82,7 @@ wait:
 			msg := fmt.Sprintf("%s %s Task timed out after %.2f seconds", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), req.RequestID, timeout.Seconds())
 			res.Payload = errorPayload("Sandbox.Timedout", msg)
 			e.mu.Lock()
-			logBuf = append(logBuf, msg+"\n"...)
+			il.platform([]byte(msg + "\n"))
 			e.mu.Unlock()
 			kill = true // the only way to stop a function that does not return
 			break wait
@@ -106,7 +106,7 @@ wait:
 		msg := fmt.Sprintf("RequestId: %s Error: %s", req.RequestID, reason)
 		res.Payload = errorPayload(errType, msg)
 		e.mu.Lock()
-		logBuf = append(logBuf, msg+"\n"...)
+		il.platform([]byte(msg + "\n"))
 		e.mu.Unlock()
 		kill = true
 	}
@@ -125,19 +125,17 @@ wait:
 	}
 
 	e.mu.Lock()
-	e.logBuf = nil
+	e.log = nil // the reader no longer touches il
 	e.mu.Unlock()
-	logBuf = fmt.Appendf(logBuf, "END RequestId: %s\n", req.RequestID)
-	logBuf = fmt.Appendf(logBuf, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
+	il.noteDropped()
+	il.platformf("END RequestId: %s\n", req.RequestID)
+	report := fmt.Appendf(nil, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
 		req.RequestID, ms(res.Duration), int64(math.Ceil(ms(res.Duration))), v.MemoryMB, res.MaxMemoryUsedMB)
 	if initDur > 0 {
-		logBuf = fmt.Appendf(logBuf, "Init Duration: %.2f ms\t", ms(initDur))
+		report = fmt.Appendf(report, "Init Duration: %.2f ms\t", ms(initDur))
 	}
-	logBuf = append(logBuf, '\n')
-	res.Log = logBuf
-	if e.logSink != nil {
-		e.logSink(logBuf)
-	}
+	il.platform(append(report, '\n'))
+	res.Log = il.finish()
 	return res
 }
 

@@ -145,6 +145,16 @@ def lambda_handler(event, context):
                     pass
             out["cmdlines"] = cmdlines
         return out
+    if action == "logflood":
+        # Lines of event["line"] bytes (no newline inside) until event["bytes"] were written.
+        line = "L" * (event.get("line", 65536) - 1) + "\n"
+        written = 0
+        out = sys.stdout
+        while written < event["bytes"]:
+            out.write(line)
+            written += len(line)
+        out.flush()
+        return {"count": count, "written": written}
     if action == "forkbomb":
         return dict(_forkbomb(event.get("limit", 5000), event.get("hold", 30)), count=count)
     raise ValueError("unknown action " + action)
