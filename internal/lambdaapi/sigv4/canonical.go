@@ -234,3 +234,22 @@ func unreserved(c byte) bool {
 	return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
 		c == '-' || c == '.' || c == '_' || c == '~'
 }
+
+// missingSignedHeader returns the first signed header r does not carry, or "". The
+// headers Go's server moves out of r.Header (Host, Transfer-Encoding, and
+// Content-Length, Connection and Trailer in some framings) are never missing here:
+// canonicalRequest reads what it can of them, and the signature decides.
+func missingSignedHeader(r *http.Request, signedHeaders string) string {
+	for rest := signedHeaders; rest != ""; {
+		var name string
+		name, rest, _ = strings.Cut(rest, ";")
+		switch name {
+		case "host", "content-length", "transfer-encoding", "connection", "trailer":
+			continue
+		}
+		if headerValues(r, name) == nil {
+			return name
+		}
+	}
+	return ""
+}

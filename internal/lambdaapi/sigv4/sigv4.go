@@ -74,35 +74,65 @@ type authParams struct {
 }
 
 // Verify checks r (whose body has already been read into body) and returns the access key id
-// that signed it. It must not read r.Body.
+// that signed it. It must not read r.Body. It is VerifyHeaders followed by VerifyBody.
 func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err error) {
+	sig, err := v.VerifyHeaders(r)
+	if err != nil {
+		return "", err
+	}
+	return sig.VerifyBody(body)
+}
+
+// Signature is a request whose signature passed every check that does not need its
+// body: the authentication mechanism parses, the time and scope are valid, the
+// access key is ours and every signed header is in the request. When the client
+// declared the payload's hash (X-Amz-Content-Sha256, or a presigned URL without
+// one), the signature itself has been checked too. A server calls VerifyHeaders
+// before reading the body, so a request from a stranger costs no body buffer.
+type Signature struct {
+	r       *http.Request
+	a       *authParams
+	path    string
+	pairs   []queryPair
+	key     []byte
+	scope   string
+	claimed string // the declared payload hash; "" when none
+	// matched says the signature matched already, with the payload hash it names
+	// (UNSIGNED-PAYLOAD or a declared hash the body must still have).
+	matched bool
+}
+
+// VerifyHeaders checks everything about r's signature that does not need its body,
+// and never reads r.Body. Its errors wrap the same sentinels as Verify's.
+func (v *Verifier) VerifyHeaders(r *http.Request) (*Signature, error) {
 	path, query := requestTarget(r)
 	pairs, queryOK := parseQuery(query)
 
 	var a *authParams
+	var err error
 	authz := r.Header["Authorization"]
 	// An empty header is what some clients send with no credentials at all.
 	hasAuthz := len(authz) > 1 || (len(authz) == 1 && authz[0] != "")
 	presigned := hasQueryKey(pairs, "X-Amz-Signature")
 	switch {
 	case hasAuthz && presigned:
-		return "", fmt.Errorf("%w: Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified", ErrIncompleteSignature)
+		return nil, fmt.Errorf("%w: Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified", ErrIncompleteSignature)
 	case hasAuthz:
 		a, err = parseAuthorization(authz, r.Header)
 	case presigned:
 		a, err = parseQueryAuth(pairs)
 	default:
-		return "", fmt.Errorf("%w: Missing Authentication Token", ErrMissingAuthenticationToken)
+		return nil, fmt.Errorf("%w: Missing Authentication Token", ErrMissingAuthenticationToken)
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if !queryOK {
 		// Invalid escapes: no client could have signed what we would canonicalize.
-		return "", fmt.Errorf("%w: the query string is not validly percent-encoded", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: the query string is not validly percent-encoded", ErrInvalidSignature)
 	}
 	if err := v.checkScope(a); err != nil {
-		return "", err
+		return nil, err
 	}
 
 	var secret string
@@ -111,27 +141,79 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 		secret, ok = v.Lookup(a.accessKeyID)
 	}
 	if !ok {
-		return "", fmt.Errorf("%w: The security token included in the request is invalid.", ErrUnrecognizedClient)
+		return nil, fmt.Errorf("%w: The security token included in the request is invalid.", ErrUnrecognizedClient)
+	}
+	if name := missingSignedHeader(r, a.signedHeaders); name != "" {
+		return nil, fmt.Errorf("%w: The request signature we calculated does not match the signature you provided: the signed header '%s' is not in the request.", ErrInvalidSignature, name)
 	}
 
-	hashes, err := payloadHashes(r, pairs, body, a.presigned)
-	if err != nil {
-		return "", err
-	}
-
-	scope := a.scopeDate + "/" + a.region + "/" + a.service + "/" + terminator
-	key := v.keys.get(secret, a.scopeDate, a.region, a.service)
-	for _, h := range hashes {
-		mac := hmac.New(sha256.New, key)
-		mac.Write(stringToSign(a.amzDate, scope, canonicalRequest(r, path, pairs, a, h)))
-		var sig [64]byte
-		hex.Encode(sig[:], mac.Sum(nil))
-		if hmac.Equal(sig[:], []byte(a.signature)) {
-			return a.accessKeyID, nil
+	s := &Signature{r: r, a: a, path: path, pairs: pairs}
+	s.scope = a.scopeDate + "/" + a.region + "/" + a.service + "/" + terminator
+	s.key = v.keys.get(secret, a.scopeDate, a.region, a.service)
+	claimed, declared := declaredPayloadHash(r, pairs, a.presigned)
+	switch {
+	case declared:
+		// The client signed the hash it declared, so the signature can be checked now;
+		// the body only has to have that hash.
+		if claimed != unsignedPayload && !isSHA256Hex(claimed) {
+			return nil, errPayloadHash
+		}
+		if !s.matches(claimed) {
+			return nil, errSignatureMismatch
+		}
+		s.claimed, s.matched = claimed, true
+	case a.presigned:
+		// aws-sdk-go-v2 and botocore presign with UNSIGNED-PAYLOAD by default; some
+		// callers (as for STS) presign with the body's hash instead, checked later.
+		s.matched = s.matches(unsignedPayload)
+		if s.matched {
+			s.claimed = unsignedPayload
 		}
 	}
-	return "", fmt.Errorf("%w: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.", ErrInvalidSignature)
+	return s, nil
 }
+
+// AccessKeyID is the key that signed the request.
+func (s *Signature) AccessKeyID() string { return s.a.accessKeyID }
+
+// VerifyBody finishes the check with the request's body and returns the access key
+// id that signed it.
+func (s *Signature) VerifyBody(body []byte) (accessKeyID string, err error) {
+	if s.matched && s.claimed == unsignedPayload {
+		return s.a.accessKeyID, nil
+	}
+	actual := emptySHA256
+	if len(body) > 0 {
+		sum := sha256.Sum256(body)
+		actual = hex.EncodeToString(sum[:])
+	}
+	if s.matched {
+		// The declared hash is what was signed, so it must be the body's, or a signed
+		// request could carry any body.
+		if !strings.EqualFold(s.claimed, actual) {
+			return "", errPayloadHash
+		}
+		return s.a.accessKeyID, nil
+	}
+	if !s.matches(actual) {
+		return "", errSignatureMismatch
+	}
+	return s.a.accessKeyID, nil
+}
+
+// matches reports whether the request's signature is the one computed with payloadHash.
+func (s *Signature) matches(payloadHash string) bool {
+	mac := hmac.New(sha256.New, s.key)
+	mac.Write(stringToSign(s.a.amzDate, s.scope, canonicalRequest(s.r, s.path, s.pairs, s.a, payloadHash)))
+	var sig [64]byte
+	hex.Encode(sig[:], mac.Sum(nil))
+	return hmac.Equal(sig[:], []byte(s.a.signature))
+}
+
+var (
+	errSignatureMismatch = fmt.Errorf("%w: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.", ErrInvalidSignature)
+	errPayloadHash       = fmt.Errorf("%w: The provided 'x-amz-content-sha256' header does not match what was computed.", ErrInvalidSignature)
+)
 
 // parseAuthorization reads "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..."
 // and the request time from X-Amz-Date or Date.
@@ -397,40 +479,33 @@ func minutes(d time.Duration) string {
 
 var emptySHA256 = hex.EncodeToString(sha256.New().Sum(nil))
 
-// payloadHashes returns the payload hash(es) the client may have signed with.
-func payloadHashes(r *http.Request, pairs []queryPair, body []byte, presigned bool) ([]string, error) {
-	claimed, ok := "", false
+// declaredPayloadHash returns the payload hash the client declared it signed with:
+// the X-Amz-Content-Sha256 header or, presigned, that query parameter.
+func declaredPayloadHash(r *http.Request, pairs []queryPair, presigned bool) (string, bool) {
 	if v := r.Header.Values("X-Amz-Content-Sha256"); len(v) > 0 {
-		claimed, ok = v[0], true
-	} else if presigned {
+		return v[0], true
+	}
+	if presigned {
 		for _, p := range pairs {
 			if p.key == "X-Amz-Content-Sha256" {
-				claimed, ok = p.value, true
+				return p.value, true
 			}
 		}
 	}
-	actual := emptySHA256
-	if len(body) > 0 {
-		sum := sha256.Sum256(body)
-		actual = hex.EncodeToString(sum[:])
+	return "", false
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
 	}
-	switch {
-	case ok && claimed == unsignedPayload:
-		return []string{unsignedPayload}, nil
-	case ok:
-		// The claimed hash is what was signed, so it must be the body's, or a signed
-		// request could carry any body.
-		if !strings.EqualFold(claimed, actual) {
-			return nil, fmt.Errorf("%w: The provided 'x-amz-content-sha256' header does not match what was computed.", ErrInvalidSignature)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
 		}
-		return []string{claimed}, nil
-	case presigned:
-		// aws-sdk-go-v2 and botocore presign with UNSIGNED-PAYLOAD by default; some
-		// callers (as for STS) presign with the body's hash instead.
-		return []string{unsignedPayload, actual}, nil
-	default:
-		return []string{actual}, nil
 	}
+	return true
 }
 
 // stringToSign builds the SigV4 string to sign for a canonical request.
