@@ -102,8 +102,12 @@ func (t *tputFigures) rate() float64 {
 	return float64(len(t.lat)) / t.elapsed.Seconds()
 }
 
+// benchStart is when this run began; progress lines say how far in they are, so a
+// slow part shows in the log.
+var benchStart = time.Now()
+
 func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, "bench: [%s] "+format+"\n", append([]any{time.Since(benchStart).Round(time.Second)}, args...)...)
 }
 
 var benchEvent = []byte(`{"bench":"hearth","n":1}`)

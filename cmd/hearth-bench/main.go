@@ -40,7 +40,7 @@ const (
 )
 
 // sections are the parts -only can name, in the order a full run measures them.
-var sections = []string{"control", "invoke"}
+var sections = []string{"control", "invoke", "warm", "cpushare", "parallel"}
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -59,6 +59,8 @@ func run(args []string) error {
 	lists := fs.Int("lists", 500, "ListFunctions calls (over 50 functions)")
 	var inv invokeBenchOptions
 	inv.addFlags(fs)
+	var sz sizeBenchOptions
+	sz.addFlags(fs)
 	_ = fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -90,6 +92,11 @@ func run(args []string) error {
 	}
 	if want["invoke"] {
 		if err := benchInvoke(self, &inv); err != nil {
+			return err
+		}
+	}
+	if want["warm"] || want["cpushare"] || want["parallel"] {
+		if err := benchSizes(self, &inv, &sz, want); err != nil {
 			return err
 		}
 	}
