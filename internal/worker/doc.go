@@ -7,12 +7,25 @@
 //	         start ok           Invoke            Result
 //	Starting ───────▶ Idle ◀──────────────── Busy ◀──┐
 //	    │              │  ╲──────────────────▶│      │
-//	    │ init error   │ freeze after idle    │      │ timeout, runtime exit,
+//	    │ init error   │ idle FreezeAfter     │      │ timeout, runtime exit,
 //	    ▼              ▼                      │      │ OOM, drained config
-//	  Dead ◀──────── Frozen ── thaw ──▶ Busy  └─────▶ Dead
+//	  Dead ◀──────── Freezing ── Invoke ───▶ Busy  └─────▶ Dead
+//	                   │ (waits for the freeze, then thaws)
+//	                   ▼
+//	                 Frozen ── thaw ──▶ Busy
 //	                   │ idle TTL
 //	                   ▼
 //	                 Dead
+//
+// Locks, always taken in this order and never held across a driver call that can
+// be slow (start, freeze, thaw, kill):
+//
+//	Pool.mu   the books: idle lists, every env, memory in use, current configs
+//	env.mu    one env's state, timers and the log of the invocation in flight
+//	env.wmu   writes of frames to hearth-init (taken alone)
+//
+// Freeze runs in the Freezing state with no lock held; an invocation that takes a
+// Freezing env waits on env.freezing and then thaws it.
 //
 // The cold start is timed phase by phase: code (unpack the zip once per digest,
 // shared read-only by every env of that code), sandbox (driver Start), init (the

@@ -19,19 +19,22 @@ type state int
 const (
 	stateStarting state = iota
 	stateIdle
+	stateFreezing // a Freeze call is under way, with no lock held
 	stateFrozen
 	stateBusy
 	stateDead
 )
 
 func (s state) String() string {
-	return [...]string{"Starting", "Idle", "Frozen", "Busy", "Dead"}[s]
+	return [...]string{"Starting", "Idle", "Freezing", "Frozen", "Busy", "Dead"}[s]
 }
 
 // allowed lists each state's legal successors.
 var allowed = map[state][]state{
 	stateStarting: {stateIdle, stateBusy, stateDead},
-	stateIdle:     {stateBusy, stateFrozen, stateDead},
+	stateIdle:     {stateBusy, stateFreezing, stateDead},
+	// An invocation may take a freezing env: it waits for the freeze to end, then thaws.
+	stateFreezing: {stateFrozen, stateIdle, stateBusy, stateDead},
 	stateFrozen:   {stateBusy, stateDead},
 	stateBusy:     {stateIdle, stateDead},
 	stateDead:     {},
@@ -56,6 +59,10 @@ type env struct {
 	st         state
 	lastUsed   time.Time
 	freezeT    *time.Timer
+	// freezing is closed when the Freeze call under way ends (nil when none is);
+	// frozen then says whether it froze the sandbox.
+	freezing chan struct{}
+	frozen   bool
 	log        *invocationLog // the init phase's or the invocation in flight's, fed by the reader
 	logSink    func(text []byte)
 	initTail   []byte        // the end of the init phase's log, the start of the first invocation's Tail

@@ -183,7 +183,7 @@ func (p *Pool) Stats() Stats {
 	for _, e := range p.envs {
 		e.mu.Lock()
 		switch e.st {
-		case stateIdle:
+		case stateIdle, stateFreezing:
 			s.Idle++
 		case stateBusy, stateStarting:
 			s.Busy++
@@ -245,6 +245,7 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 			e.freezeT.Stop()
 		}
 		wasFrozen := e.st == stateFrozen
+		freezing := e.freezing // a freeze under way: wait for it, then thaw if it froze
 		err := e.setState(stateBusy)
 		e.mu.Unlock()
 		if err != nil {
@@ -253,6 +254,12 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 		p.mu.Unlock()
 		for _, d := range drained {
 			go d.kill()
+		}
+		if freezing != nil {
+			<-freezing
+			e.mu.Lock()
+			wasFrozen, e.frozen = e.frozen, false
+			e.mu.Unlock()
 		}
 		if wasFrozen {
 			if err := e.sb.Thaw(ctx); err != nil {
@@ -366,18 +373,35 @@ func (p *Pool) release(e *env) {
 	p.mu.Unlock()
 }
 
-// freeze stops an idle env's processes (cgroup freezer, runsc pause).
+// freeze stops an idle env's processes (cgroup freezer, runsc pause). The freeze
+// itself runs with no lock held — `runsc pause` can take seconds — so an invocation
+// may take the env meanwhile: it waits on e.freezing, then thaws what was frozen.
 func (p *Pool) freeze(e *env) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.st != stateIdle {
+	if e.st != stateIdle || e.setState(stateFreezing) != nil {
+		e.mu.Unlock()
 		return
 	}
-	if err := e.sb.Freeze(context.Background()); err != nil {
+	done := make(chan struct{})
+	e.freezing, e.frozen = done, false
+	e.mu.Unlock()
+
+	err := e.sb.Freeze(context.Background())
+
+	e.mu.Lock()
+	e.freezing, e.frozen = nil, err == nil
+	if e.st == stateFreezing {
+		next := stateFrozen
+		if err != nil {
+			next = stateIdle
+		}
+		_ = e.setState(next)
+	}
+	e.mu.Unlock()
+	close(done)
+	if err != nil {
 		p.log.Warn("freeze failed", "env", e.id, "err", err)
-		return
 	}
-	_ = e.setState(stateFrozen)
 }
 
 // reap kills envs idle for longer than IdleTTL.
@@ -411,6 +435,12 @@ func (p *Pool) reap() {
 
 // shutdown asks hearth-init to stop the runtime (its shutdown phase), then kills.
 func (e *env) shutdown() {
+	e.mu.Lock()
+	freezing := e.freezing
+	e.mu.Unlock()
+	if freezing != nil {
+		<-freezing
+	}
 	e.mu.Lock()
 	frozen := e.st == stateFrozen
 	e.mu.Unlock()
