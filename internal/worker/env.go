@@ -55,14 +55,14 @@ type env struct {
 
 	killing atomic.Bool
 
-	mu         sync.Mutex
-	st         state
-	lastUsed   time.Time
-	freezeT    *time.Timer
+	mu       sync.Mutex
+	st       state
+	lastUsed time.Time
+	freezeT  *time.Timer
 	// freezing is closed when the Freeze call under way ends (nil when none is);
 	// frozen then says whether it froze the sandbox.
-	freezing chan struct{}
-	frozen   bool
+	freezing   chan struct{}
+	frozen     bool
 	log        *invocationLog // the init phase's or the invocation in flight's, fed by the reader
 	logSink    func(text []byte)
 	initTail   []byte        // the end of the init phase's log, the start of the first invocation's Tail
