@@ -2,17 +2,30 @@
 // agentproto with the worker on stdin and stdout, serves the Lambda Runtime API to
 // the runtime it starts, and writes its own diagnostics to stderr. It takes no
 // arguments: everything comes in the Init frame. See package agent.
+//
+// In a sandbox it starts as the sandbox's root holding only CAP_SETUID, CAP_SETGID
+// and CAP_KILL (the driver arranges that), and starts the runtime as the uid and
+// gid the Init frame names: the function can then neither signal, trace nor open
+// /proc/1 of the process the worker trusts for results.
 package main
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hearthfn/hearth/internal/agent"
 )
 
 func main() {
+	if err := lockIdentity(); err != nil {
+		fmt.Fprintf(os.Stderr, "hearth-init: %v\n", err)
+		os.Exit(agent.ExitBadInit)
+	}
 	// hearth-init's work is a few hand-offs per invocation. On one P they happen on
 	// one thread; with more, every hand-off can wake another thread, which costs more
 	// than the work itself (an IPI, and in a VM an exit).
@@ -36,4 +49,31 @@ func pollable(f *os.File, name string) *os.File {
 		return f
 	}
 	return os.NewFile(f.Fd(), name)
+}
+
+// lockIdentity closes what the uid change alone leaves open. Not dumpable: /proc/1
+// then belongs to root and the kernel requires CAP_SYS_PTRACE over the sandbox to
+// trace hearth-init or open its mem, fd or environ, even for a process of the same
+// uid. No inheritable capabilities: the driver may hand them over so that exec
+// gives hearth-init its permitted set, and the runtime must not keep them.
+func lockIdentity() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("PR_SET_DUMPABLE: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	if data[0].Inheritable == 0 && data[1].Inheritable == 0 {
+		return nil
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	// Capabilities are per thread, and the Go runtime has started threads already;
+	// the runtime may be forked from any of them.
+	_, _, e := syscall.AllThreadsSyscall(syscall.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	if e != 0 {
+		return fmt.Errorf("capset: %w", e)
+	}
+	return nil
 }

@@ -118,6 +118,16 @@ func (a *Agent) Run() int {
 	// instead of killing hearth-init. (Caught, not ignored: an ignored disposition
 	// would be inherited by the runtime.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	// Signals whose default would end PID 1 and that nobody outside sends on
+	// purpose: caught and logged. The function runs as another uid and cannot send
+	// them; this guards against whatever else can.
+	stray := make(chan os.Signal, 4)
+	signal.Notify(stray, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM)
+	go func() {
+		for sig := range stray {
+			a.diag.Printf("ignoring %v", sig)
+		}
+	}()
 	// From the start, so a SIGTERM during Init is not fatal.
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
@@ -161,6 +171,10 @@ func (a *Agent) start(ini *agentproto.Init) bool {
 		a.out.frame(agentproto.KindInitError, &agentproto.InitError{ErrorType: ErrorTypeUnknown, Message: err.Error()}, nil)
 		return false
 	}
+	if ini.UID < 0 || ini.GID < 0 {
+		a.out.frame(agentproto.KindInitError, &agentproto.InitError{ErrorType: ErrorTypeProtocol, Message: fmt.Sprintf("Init names uid %d gid %d", ini.UID, ini.GID)}, nil)
+		return false
+	}
 	if len(ini.Cmd) == 0 {
 		a.out.frame(agentproto.KindInitError, &agentproto.InitError{ErrorType: ErrorTypeInvalidEntry, Message: "Init has no runtime command"}, nil)
 		return false
@@ -171,6 +185,18 @@ func (a *Agent) start(ini *agentproto.Init) bool {
 		return false
 	}
 	a.logs = logs
+	if ini.UID != 0 || ini.GID != 0 {
+		// The pipes belong to hearth-init's uid with mode 0600; a runtime of another
+		// uid could still write the descriptors it inherits, but not reopen them, and
+		// `echo … >/dev/stderr` does (through /proc/self/fd/2). Only processes that
+		// may look into /proc/PID/fd of a holder can reach the pipes by path at all:
+		// the runtime's own, never hearth-init's.
+		for _, f := range []*os.File{stdout, stderr} {
+			if err := f.Chmod(0o622); err != nil {
+				a.diag.Printf("capture pipe: %v", err)
+			}
+		}
+	}
 
 	go a.serve(ln)
 
@@ -183,7 +209,7 @@ func (a *Agent) start(ini *agentproto.Init) bool {
 	// Hold mu so that an instant exit of the runtime is handled after the state is set up.
 	a.mu.Lock()
 	a.started = time.Now()
-	rt, err := startRuntime(runtimeSpec{argv: ini.Cmd, env: env, dir: ini.Dir, stdout: stdout, stderr: stderr}, a.runtimeExited, a.diag)
+	rt, err := startRuntime(runtimeSpec{argv: ini.Cmd, env: env, dir: ini.Dir, stdout: stdout, stderr: stderr, uid: ini.UID, gid: ini.GID}, a.runtimeExited, a.diag)
 	stdout.Close() // the runtime holds its own copies; EOF on the read ends means it and its children are gone
 	stderr.Close()
 	if err != nil {

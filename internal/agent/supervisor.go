@@ -22,6 +22,23 @@ type runtimeSpec struct {
 	dir    string
 	stdout *os.File // write ends of the capture pipes
 	stderr *os.File
+	// uid and gid the runtime runs as; 0 and 0 keep hearth-init's own.
+	uid, gid int
+}
+
+// credential is the identity the runtime is started with, or nil to keep
+// hearth-init's. Switching needs CAP_SETUID and CAP_SETGID, which hearth-init holds
+// in a sandbox; leaving uid 0 for another uid clears every capability the runtime
+// would otherwise inherit (permitted, effective, ambient).
+func (spec runtimeSpec) credential() *syscall.Credential {
+	if spec.uid == 0 && spec.gid == 0 {
+		return nil
+	}
+	if spec.uid == os.Getuid() && spec.uid == os.Geteuid() && spec.gid == os.Getgid() && spec.gid == os.Getegid() {
+		return nil // already that identity, and without the capability to setgroups
+	}
+	// Groups empty, not nil: no supplementary group of hearth-init's survives.
+	return &syscall.Credential{Uid: uint32(spec.uid), Gid: uint32(spec.gid), Groups: []uint32{}}
 }
 
 // supervisor owns the runtime process. hearth-init is PID 1 (or at least a child
@@ -71,7 +88,7 @@ func startRuntime(spec runtimeSpec, onExit func(syscall.WaitStatus), diag *log.L
 		Env:   spec.env,
 		Files: []uintptr{stdin.Fd(), spec.stdout.Fd(), spec.stderr.Fd()},
 		// Its own group, so stopping the runtime also stops what it started.
-		Sys: &syscall.SysProcAttr{Setpgid: true},
+		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: spec.credential()},
 	}
 	s.mu.Lock()
 	pid, err := syscall.ForkExec(path, spec.argv, attr)
