@@ -36,9 +36,12 @@ type Config struct {
 	// Invoke runs invocations; nil leaves Invoke unimplemented (a control-only node).
 	Invoke *invoke.Dispatcher
 	// Logs serves function logs on /_hearth/logs/; nil when the node runs no worker.
-	Logs   *logs.Store
-	Logger *slog.Logger
-	Now    func() time.Time
+	Logs *logs.Store
+	// MaxInflightBodyBytes bounds the request-body bytes held at once, over all
+	// requests (serve's --max-inflight-body-mb); 0 = DefaultMaxInflightBodyBytes.
+	MaxInflightBodyBytes int64
+	Logger               *slog.Logger
+	Now                  func() time.Time
 }
 
 // Server is the Lambda API's http.Handler.
@@ -51,6 +54,7 @@ type Server struct {
 	now      func() time.Time
 	handlers map[string]handlerFunc
 	routes   []route
+	bodies   bodyBudget
 }
 
 type handlerFunc func(ctx context.Context, rq *request) (any, error)
@@ -68,8 +72,9 @@ type request struct {
 
 func (rq *request) param(name string) string { return rq.params[name] }
 
-// Size limits of request bodies. AWS's limit for a CreateFunction/UpdateFunctionCode
-// call is the 50 MB zip in base64 plus the JSON around it.
+// Size limits of request bodies (see bodyLimit). AWS's limit for a
+// CreateFunction/UpdateFunctionCode call is the 50 MB zip in base64 plus the JSON
+// around it.
 const (
 	maxCodeRequestBytes  = 70167211
 	maxOtherRequestBytes = 6 * 1024 * 1024
@@ -88,6 +93,10 @@ func New(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.bodies.limit = cfg.MaxInflightBodyBytes
+	if s.bodies.limit <= 0 {
+		s.bodies.limit = DefaultMaxInflightBodyBytes
 	}
 	s.verifier = &sigv4.Verifier{
 		Region:  cfg.Control.Region(),
@@ -136,6 +145,7 @@ func (s *Server) handle(op string, h handlerFunc) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
+	startBodyDeadline(w, r)
 	switch {
 	case r.URL.Path == "/healthz":
 		w.Header().Set("Content-Type", "text/plain")
@@ -150,30 +160,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op, params, err := s.match(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.refuse(w, r, err)
 		return
 	}
-	limit := int64(maxOtherRequestBytes)
-	switch op.Name {
-	case "CreateFunction", "UpdateFunctionCode":
-		limit = maxCodeRequestBytes
-	case "Invoke":
-		limit = invoke.MaxSyncPayload
-	}
+	limit := bodyLimit(op.Name)
 	if r.ContentLength > limit {
-		s.writeError(w, r, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op.Name))
+		s.refuse(w, r, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op.Name))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	// Everything about the signature that the body is not needed for, first: a
+	// request that is not ours costs no body buffer and no share of the budget.
+	sig, err := s.verifier.VerifyHeaders(r)
 	if err != nil {
-		s.writeError(w, r, errdefs.New(errdefs.ErrInvalidRequest, "could not read the request body: %v", err))
+		s.refuse(w, r, authError(err))
 		return
 	}
-	if int64(len(body)) > limit {
-		s.writeError(w, r, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op.Name))
+	body, done, err := s.readBody(w, r, op.Name, limit)
+	if err != nil {
+		s.refuse(w, r, err)
 		return
 	}
-	if _, err := s.verifier.Verify(r, body); err != nil {
+	defer done()
+	if _, err := sig.VerifyBody(body); err != nil {
 		s.writeError(w, r, authError(err))
 		return
 	}
