@@ -1,8 +1,8 @@
 // Package store keeps all of Hearth's durable state on NATS JetStream: KV buckets for
 // functions, versions, aliases and settings, and an object store for code zips. It runs
 // an embedded nats-server (in-process connection, file storage under the data directory,
-// no TCP port) or connects to an external NATS cluster; everything above it is the same
-// either way.
+// no TCP port unless asked, and then only with a password) or connects to an external
+// NATS cluster; everything above it is the same either way.
 package store
 
 import (
@@ -31,8 +31,14 @@ type Config struct {
 	// so acknowledged state survives power loss, not only a process crash.
 	SyncAlways bool
 	// Listen, when set, also opens a TCP client port on the embedded server (for
-	// debugging with the nats CLI, or for other nodes). Empty: no port at all.
+	// debugging with the nats CLI, or for other nodes). Empty: no port at all. Port 0
+	// picks a free port (ListenAddr says which).
 	Listen string
+	// User and Password, when set, are required of every client of the embedded
+	// server, the in-process connection included. Whoever reaches the port with them
+	// can read and rewrite all state (code, environment variables), so a server with
+	// a Listen port must have them.
+	User, Password string
 }
 
 // Bucket names. One place, so a rename cannot miss a reader.
@@ -70,7 +76,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if s.ns, s.lock, err = startEmbedded(cfg); err != nil {
 			return nil, err
 		}
-		s.nc, err = nats.Connect(s.ns.ClientURL(), nats.InProcessServer(s.ns), nats.Name("hearth"))
+		opts := []nats.Option{nats.InProcessServer(s.ns), nats.Name("hearth")}
+		if cfg.User != "" {
+			opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+		}
+		s.nc, err = nats.Connect(s.ns.ClientURL(), opts...)
 	} else {
 		s.nc, err = nats.Connect(cfg.NATSURL, nats.Name("hearth"), nats.MaxReconnects(-1))
 	}
@@ -148,12 +158,22 @@ func startEmbedded(cfg Config) (*server.Server, *os.File, error) {
 		SyncAlways: cfg.SyncAlways,
 	}
 	if cfg.Listen != "" {
+		if cfg.User == "" || cfg.Password == "" {
+			lock.Close()
+			return nil, nil, errors.New("a NATS listen port needs a user and password: anyone who reaches it could read and change all state")
+		}
 		host, port, err := splitHostPort(cfg.Listen)
 		if err != nil {
 			lock.Close()
 			return nil, nil, err
 		}
+		if port == 0 {
+			port = server.RANDOM_PORT // nats-server's 0 is its default port, 4222
+		}
 		opts.Host, opts.Port = host, port
+	}
+	if cfg.User != "" {
+		opts.Username, opts.Password = cfg.User, cfg.Password
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -167,6 +187,17 @@ func startEmbedded(cfg Config) (*server.Server, *os.File, error) {
 		return nil, nil, errors.New("embedded NATS did not become ready in 30s")
 	}
 	return ns, lock, nil
+}
+
+// ListenAddr is the embedded server's TCP client address, or "" when it has none.
+func (s *Store) ListenAddr() string {
+	if s.ns == nil {
+		return ""
+	}
+	if a := s.ns.Addr(); a != nil {
+		return a.String()
+	}
+	return ""
 }
 
 // JetStream is the store's JetStream context, for packages that keep streams of
