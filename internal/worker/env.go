@@ -53,7 +53,8 @@ type env struct {
 	frames     chan *agentproto.Frame
 	readerDone chan struct{}
 
-	killing atomic.Bool
+	killing  atomic.Bool
+	oomKills int64 // the sandbox's OOM-kill count when its last invocation ended (run's goroutine only)
 
 	mu       sync.Mutex
 	st       state

@@ -43,6 +43,11 @@ func (p *Pool) run(ctx context.Context, e *env, v *Version, req *Request) *Resul
 	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
+	// The OOM killer's count is watched while the invocation runs: a runtime killed
+	// for memory is answered at once, however slowly a small function's throttled
+	// hearth-init gets to report the exit.
+	oomWatch := time.NewTicker(oomPoll)
+	defer oomWatch.Stop()
 wait:
 	for died == nil {
 		select {
@@ -66,7 +71,7 @@ wait:
 					// hearth-init answers for a runtime that died mid-invocation,
 					// then reports the exit: this env is done.
 					kill = true
-					if e.runtimeOOM(v) {
+					if e.oomKilledSince() {
 						oom = true
 						res.Payload = errorPayload("Runtime.OutOfMemory", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: signal: killed", req.RequestID))
 					}
@@ -76,6 +81,10 @@ wait:
 				var x agentproto.RuntimeExit
 				_ = f.Decode(&x)
 				died = errors.New(x.Reason)
+			}
+		case <-oomWatch.C:
+			if e.oomKilledSince() {
+				died = errors.New("Runtime exited with error: signal: killed")
 			}
 		case <-timer.C:
 			res.FunctionError = "Unhandled"
@@ -97,7 +106,7 @@ wait:
 	if died != nil {
 		res.FunctionError = "Unhandled"
 		errType, reason := "Runtime.ExitError", died.Error()
-		if errors.Is(e.sb.Err(), sandbox.ErrOOM) || e.oomKilled() || e.runtimeOOM(v) {
+		if e.oomKilledSince() || errors.Is(e.sb.Err(), sandbox.ErrOOM) || e.oomKilled() {
 			errType, reason, oom = "Runtime.OutOfMemory", "Runtime exited with error: signal: killed", true
 		}
 		if !strings.HasPrefix(reason, "Runtime exited") {
@@ -114,6 +123,7 @@ wait:
 
 	// Measured before any kill: a killed sandbox's cgroup is gone.
 	stats, _ := e.sb.Stats(context.Background())
+	e.oomKills = max(e.oomKills, stats.OOMKills)
 	res.MaxMemoryUsedMB = min(int(math.Ceil(float64(stats.MemoryPeakBytes)/(1<<20))), v.MemoryMB)
 	if oom && res.MaxMemoryUsedMB == 0 {
 		// The OOM killer took the whole sandbox, cgroup and all; it used its limit.
@@ -139,12 +149,14 @@ wait:
 	return res
 }
 
-// runtimeOOM reports whether the runtime most likely died of the memory limit: the
-// sandbox's peak reached it. (On cgroup v1 the kernel kills the biggest process, the
-// runtime, and hearth-init lives on to report it.)
-func (e *env) runtimeOOM(v *Version) bool {
+// oomPoll is how often a running invocation's sandbox is checked for OOM kills.
+const oomPoll = 100 * time.Millisecond
+
+// oomKilledSince reports whether the kernel's OOM killer killed a process of the
+// sandbox since the env's last invocation ended (the cgroup's counter moved).
+func (e *env) oomKilledSince() bool {
 	st, err := e.sb.Stats(context.Background())
-	return err == nil && st.MemoryPeakBytes >= int64(v.MemoryMB)<<20*95/100
+	return err == nil && st.OOMKills > e.oomKills
 }
 
 // oomKilled reports whether the sandbox died of its memory limit.

@@ -19,7 +19,8 @@ import (
 	"github.com/hearthfn/hearth/internal/sandbox"
 )
 
-// cgroupPeriodUS is the CFS period every sandbox's CPU quota is expressed in.
+// cgroupPeriodUS is the CFS period every sandbox's CPU quota is expressed in; the
+// burst is always one quota (sandbox.CPUQuota says why).
 const cgroupPeriodUS = int(sandbox.CPUPeriod / time.Microsecond)
 
 // errIDInUse: a cgroup with the sandbox's name exists already.
@@ -40,10 +41,8 @@ func limitsOf(spec sandbox.Spec) limits {
 
 // cpuQuota converts CPUs to a CFS quota per cgroupPeriodUS; 0 stays unlimited.
 func cpuQuota(cpus float64) int64 {
-	if cpus <= 0 {
-		return 0
-	}
-	return max(int64(cpus*float64(cgroupPeriodUS)), 1000) // the kernel's minimum quota is 1 ms
+	q, _ := sandbox.CPUQuota(cpus)
+	return int64(q / time.Microsecond)
 }
 
 // cgroupSystem is one cgroup layout (v1 per-controller hierarchies or the v2 unified

@@ -114,15 +114,30 @@ type cgroupV1Group struct {
 
 func (g *cgroupV1Group) name() string { return g.id }
 
+// limitCPU sets the CFS period, the quota and a burst of one quota (Linux ≥ 5.14;
+// older kernels have no burst file and get none).
 func (g *cgroupV1Group) limitCPU(quotaUS int64) error {
-	if err := writeFile(filepath.Join(g.dir["cpu"], "cpu.cfs_period_us"), strconv.Itoa(cgroupPeriodUS)); err != nil {
+	dir := g.dir["cpu"]
+	// The kernel refuses a burst over the quota: clear it before the quota changes.
+	if err := writeFile(filepath.Join(dir, "cpu.cfs_burst_us"), "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "cpu.cfs_period_us"), strconv.Itoa(cgroupPeriodUS)); err != nil {
 		return err
 	}
 	q := int64(-1)
 	if quotaUS > 0 {
 		q = quotaUS
 	}
-	return writeFile(filepath.Join(g.dir["cpu"], "cpu.cfs_quota_us"), strconv.FormatInt(q, 10))
+	if err := writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), strconv.FormatInt(q, 10)); err != nil {
+		return err
+	}
+	if quotaUS > 0 {
+		if err := writeFile(filepath.Join(dir, "cpu.cfs_burst_us"), strconv.FormatInt(quotaUS, 10)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 func (g *cgroupV1Group) apply(l limits) error {
@@ -137,10 +152,7 @@ func (g *cgroupV1Group) apply(l limits) error {
 		}
 	}
 	if l.CPUQuotaUS > 0 {
-		if err := writeFile(filepath.Join(g.dir["cpu"], "cpu.cfs_period_us"), strconv.Itoa(cgroupPeriodUS)); err != nil {
-			return err
-		}
-		if err := writeFile(filepath.Join(g.dir["cpu"], "cpu.cfs_quota_us"), strconv.FormatInt(l.CPUQuotaUS, 10)); err != nil {
+		if err := g.limitCPU(l.CPUQuotaUS); err != nil {
 			return err
 		}
 	}
@@ -242,6 +254,7 @@ func (g *cgroupV1Group) stats() (sandbox.Stats, error) {
 		return st, err
 	}
 	st.CPUTime = time.Duration(ns)
+	st.OOMKills, _ = g.counter.readKey(filepath.Join(g.dir["memory"], "memory.oom_control"), "oom_kill") // Linux ≥ 4.13
 	return st, nil
 }
 

@@ -128,11 +128,19 @@ func (g *cgroupV2Group) name() string { return g.id }
 
 // set writes a control file. optional files may be missing (older kernels); without
 // strict (tests only) every controller file may be missing.
+// limitCPU sets cpu.max and a burst of one quota (cpu.max.burst, Linux ≥ 5.14).
 func (g *cgroupV2Group) limitCPU(quotaUS int64) error {
+	// The kernel refuses a burst over the quota: clear it before the quota changes.
+	if err := g.set("cpu.max.burst", "0", true); err != nil {
+		return err
+	}
 	if quotaUS <= 0 {
 		return g.set("cpu.max", fmt.Sprintf("max %d", cgroupPeriodUS), false)
 	}
-	return g.set("cpu.max", fmt.Sprintf("%d %d", quotaUS, cgroupPeriodUS), false)
+	if err := g.set("cpu.max", fmt.Sprintf("%d %d", quotaUS, cgroupPeriodUS), false); err != nil {
+		return err
+	}
+	return g.set("cpu.max.burst", strconv.FormatInt(quotaUS, 10), true)
 }
 
 func (g *cgroupV2Group) set(file, value string, optional bool) error {
@@ -159,7 +167,7 @@ func (g *cgroupV2Group) apply(l limits) error {
 		return err
 	}
 	if l.CPUQuotaUS > 0 {
-		if err := g.set("cpu.max", fmt.Sprintf("%d %d", l.CPUQuotaUS, cgroupPeriodUS), false); err != nil {
+		if err := g.limitCPU(l.CPUQuotaUS); err != nil {
 			return err
 		}
 	}
@@ -230,6 +238,7 @@ func (g *cgroupV2Group) stats() (sandbox.Stats, error) {
 		return st, fmt.Errorf("read usage_usec from %s/cpu.stat", g.dir)
 	}
 	st.CPUTime = time.Duration(usec) * time.Microsecond
+	st.OOMKills, _ = g.counter.readKey(filepath.Join(g.dir, "memory.events"), "oom_kill")
 	return st, nil
 }
 
