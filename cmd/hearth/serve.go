@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hearthfn/hearth/internal/daemon"
+	"github.com/hearthfn/hearth/internal/lambdaapi"
 )
 
 func serve(args []string) error {
@@ -24,7 +25,7 @@ func serve(args []string) error {
 	region := fs.String("region", "us-east-1", "the region Hearth presents itself as")
 	account := fs.String("account-id", "000000000000", "the account id in ARNs")
 	natsURL := fs.String("nats", "", "external NATS server URL (default: run an embedded one)")
-	natsListen := fs.String("nats-listen", "", "also open the embedded NATS server on this TCP address")
+	natsListen := fs.String("nats-listen", "", "also open the embedded NATS server on this TCP address, for clients with the password serve generates into DATA/nats-credentials (it grants full read/write of all state)")
 	syncAlways := fs.Bool("sync-always", false, "fsync every state write before acknowledging it (survives power loss; slower)")
 	concurrency := fs.Int("account-concurrency", 1000, "account concurrency limit")
 	driverName := fs.String("sandbox", "auto", "sandbox driver: gvisor, namespace, none (control plane only), or auto (gvisor where runsc works, else namespace)")
@@ -35,6 +36,7 @@ func serve(args []string) error {
 	maxMemory := fs.Int("max-memory-mb", 0, "most memory (MB) all environments may have together (default 3/4 of RAM)")
 	idleTTL := fs.Duration("idle-ttl", 10*time.Minute, "reap an execution environment idle this long")
 	freezeAfter := fs.Duration("freeze-after", 100*time.Millisecond, "freeze an execution environment idle this long (negative: never)")
+	maxInflightBody := fs.Int("max-inflight-body-mb", lambdaapi.DefaultMaxInflightBodyBytes>>20, "most request-body megabytes the API holds at once; past it requests get 429 TooManyRequestsException")
 	debugListen := fs.String("debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address; keep it on loopback")
 	_ = fs.Parse(args)
 
@@ -77,6 +79,7 @@ func serve(args []string) error {
 		MaxMemoryMB:          *maxMemory,
 		IdleTTL:              *idleTTL,
 		FreezeAfter:          *freezeAfter,
+		MaxInflightBodyBytes: int64(*maxInflightBody) << 20,
 		Logger:               log,
 	})
 	if err != nil {
@@ -101,6 +104,11 @@ func serve(args []string) error {
 	if os.Getenv("HEARTH_ACCESS_KEY_ID") == "" {
 		fmt.Fprintf(os.Stderr, "Use it with the AWS CLI:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=%s AWS_REGION=%s AWS_DEFAULT_REGION=%s\n  aws lambda list-functions --endpoint-url http://%s\n",
 			daemon.CredentialsFile(dataDir), daemon.CredentialsProfile, *region, *region, d.Addr())
+	}
+
+	if addr := d.NATSAddr(); addr != "" {
+		fmt.Fprintf(os.Stderr, "The embedded NATS server listens on %s for user %q with the password in %s (a nats:// URL: nats --server \"$(cat %s)\" stream ls). It grants full read and write of all of Hearth's state, code and environment variables included.\n",
+			addr, daemon.NATSUser, daemon.NATSCredentialsFile(dataDir), daemon.NATSCredentialsFile(dataDir))
 	}
 
 	if *debugListen != "" {

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,15 +47,79 @@ func LoadCredentials(dataDir string) (id, secret string, generated bool, err err
 	if err != nil {
 		return "", "", false, fmt.Errorf("write %s: %w", path, err)
 	}
+	if err := writeAndClose(f, content); err != nil {
+		return "", "", false, err
+	}
+	return id, secret, true, nil
+}
+
+func writeAndClose(f *os.File, content string) error {
 	if _, err := f.WriteString(content); err != nil {
 		f.Close()
-		return "", "", false, err
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return "", "", false, err
+		return err
 	}
-	return id, secret, true, f.Close()
+	return f.Close()
+}
+
+// NATSUser is the user the embedded NATS server's port admits.
+const NATSUser = "hearth"
+
+// NATSCredentialsFile is where serve keeps the password of the embedded NATS
+// server's port (--nats-listen), as a nats:// URL with user and password.
+func NATSCredentialsFile(dataDir string) string { return filepath.Join(dataDir, "nats-credentials") }
+
+// loadNATSPassword returns the password of the NATS port from the data directory,
+// or a new random one (192 bits) when there is none yet.
+func loadNATSPassword(dataDir string) (string, error) {
+	path := NATSCredentialsFile(dataDir)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return randomString(32, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(strings.TrimSpace(string(b)))
+	if err != nil || u.User == nil {
+		return "", fmt.Errorf("%s is not a nats://user:password@host:port URL; remove it to have a new password generated", path)
+	}
+	pass, _ := u.User.Password()
+	if u.User.Username() != NATSUser || len(pass) < 16 {
+		return "", fmt.Errorf("%s does not hold a password for user %q of at least 16 characters; remove it to have a new one generated", path, NATSUser)
+	}
+	return pass, nil
+}
+
+// writeNATSCredentials records how to reach the NATS port, with its password, mode
+// 0600. It is rewritten on each start, as the address may have changed; a reader
+// sees the old file or the new one, never half of one.
+func writeNATSCredentials(dataDir, password, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1" // listening everywhere: reachable on loopback from here
+	}
+	u := url.URL{Scheme: "nats", User: url.UserPassword(NATSUser, password), Host: net.JoinHostPort(host, port)}
+	path := NATSCredentialsFile(dataDir)
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := writeAndClose(f, u.String()+"\n"); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // readProfile reads one profile's keys from a shared-credentials file.

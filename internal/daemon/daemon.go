@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -27,13 +28,16 @@ import (
 
 // Config is a node's configuration.
 type Config struct {
-	Listen     string // API address, e.g. 127.0.0.1:9060; port 0 picks a free one
-	DataDir    string
-	Region     string
-	AccountID  string
-	NATSURL    string // external NATS; empty runs the embedded server
-	NATSListen string // optional TCP port for the embedded server
-	SyncAlways bool   // fsync every write (survive power loss, not only crashes)
+	Listen    string // API address, e.g. 127.0.0.1:9060; port 0 picks a free one
+	DataDir   string
+	Region    string
+	AccountID string
+	NATSURL   string // external NATS; empty runs the embedded server
+	// NATSListen is an optional TCP address for the embedded server. Its clients must
+	// give the user NATSUser and the password in NATSCredentialsFile, which Start
+	// generates on first use.
+	NATSListen string
+	SyncAlways bool // fsync every write (survive power loss, not only crashes)
 	// Credentials maps access key id → secret; see LoadCredentials.
 	Credentials map[string]string
 	// ConcurrentExecutions is the account concurrency limit.
@@ -48,7 +52,10 @@ type Config struct {
 	MaxMemoryMB int
 	IdleTTL     time.Duration
 	FreezeAfter time.Duration
-	Logger      *slog.Logger
+	// MaxInflightBodyBytes bounds the API's request bodies held at once; 0 takes
+	// lambdaapi's default.
+	MaxInflightBodyBytes int64
+	Logger               *slog.Logger
 }
 
 // Daemon is one running Hearth node.
@@ -84,11 +91,28 @@ func New(cfg Config) (*Daemon, error) {
 // Start opens the store, binds the API port and serves in the background. It returns
 // once the node takes requests.
 func (d *Daemon) Start(ctx context.Context) error {
-	st, err := store.Open(ctx, store.Config{DataDir: d.cfg.DataDir, NATSURL: d.cfg.NATSURL, Listen: d.cfg.NATSListen, SyncAlways: d.cfg.SyncAlways})
+	scfg := store.Config{DataDir: d.cfg.DataDir, NATSURL: d.cfg.NATSURL, Listen: d.cfg.NATSListen, SyncAlways: d.cfg.SyncAlways}
+	if d.cfg.NATSURL == "" && d.cfg.NATSListen != "" {
+		if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
+			return err
+		}
+		pass, err := loadNATSPassword(d.cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("NATS credentials: %w", err)
+		}
+		scfg.User, scfg.Password = NATSUser, pass
+	}
+	st, err := store.Open(ctx, scfg)
 	if err != nil {
 		return err
 	}
 	d.st = st
+	if addr := st.ListenAddr(); addr != "" {
+		if err := writeNATSCredentials(d.cfg.DataDir, scfg.Password, addr); err != nil {
+			st.Close()
+			return fmt.Errorf("NATS credentials: %w", err)
+		}
+	}
 	ccfg := control.Config{
 		Store:                st,
 		Region:               d.cfg.Region,
@@ -145,11 +169,19 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", d.cfg.Listen, err)
 	}
 	d.ln = ln
-	api := lambdaapi.New(lambdaapi.Config{Control: d.ctl, Invoke: d.inv, Logs: d.logs, Credentials: d.cfg.Credentials, Logger: d.log})
+	api := lambdaapi.New(lambdaapi.Config{Control: d.ctl, Invoke: d.inv, Logs: d.logs, Credentials: d.cfg.Credentials,
+		MaxInflightBodyBytes: d.cfg.MaxInflightBodyBytes, Logger: d.log})
 	d.srv = &http.Server{
-		Handler:           api,
+		Handler: api,
+		// A client gets 10 s to send its headers, however slowly it trickles them.
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		// No ReadTimeout: it would stay armed while the handler runs, and when it
+		// fired on the server's background read it would cancel the request's
+		// context — an invocation may take 15 minutes, a log follow longer. The edge
+		// sets a read deadline for each body instead, scaled to its size, and clears
+		// it once the body is in.
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
 	}
 	go d.collectGarbage(bg)
 	go func() {
@@ -187,6 +219,10 @@ func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 
 // Addr is the API's bound address.
 func (d *Daemon) Addr() string { return d.ln.Addr().String() }
+
+// NATSAddr is the embedded NATS server's TCP address (Config.NATSListen, bound), or
+// "" when it has none.
+func (d *Daemon) NATSAddr() string { return d.st.ListenAddr() }
 
 // Control is the node's function registry.
 func (d *Daemon) Control() *control.Service { return d.ctl }
