@@ -152,14 +152,19 @@ func writeBundle(bundle string, spec sandbox.Spec, cgroupParent string) error {
 		noFile = 1024
 	}
 	none := []string{}
+	// The init runs as the sandbox's root with only what it needs to start the
+	// function's runtime as Spec.UID/GID and signal it; the runtime leaves uid 0
+	// and with it every capability. The bounding set is empty, so nothing exec'd in
+	// the sandbox gains a capability.
+	initCaps := []string{"CAP_SETGID", "CAP_SETUID", "CAP_KILL"}
 	s := ociSpec{
 		Version: "1.0.2",
 		Process: ociProcess{
-			User:            ociUser{UID: uint32(spec.UID), GID: uint32(spec.GID)},
+			User:            ociUser{UID: 0, GID: 0},
 			Args:            append([]string{spec.Init}, argsTail(spec.Args)...),
 			Env:             spec.Env,
 			Cwd:             "/",
-			Capabilities:    ociCapabilities{Bounding: none, Effective: none, Inheritable: none, Permitted: none, Ambient: none},
+			Capabilities:    ociCapabilities{Bounding: none, Effective: initCaps, Inheritable: initCaps, Permitted: initCaps, Ambient: none},
 			Rlimits:         []ociRlimit{{Type: "RLIMIT_NOFILE", Hard: noFile, Soft: noFile}},
 			NoNewPrivileges: true,
 		},

@@ -219,7 +219,7 @@ func validate(spec *sandbox.Spec) error {
 		return fmt.Errorf("namespace: Init %q is not an absolute path", spec.Init)
 	}
 	if spec.UID <= 0 || spec.GID <= 0 {
-		return fmt.Errorf("namespace: UID %d / GID %d: the init never runs as root", spec.UID, spec.GID)
+		return fmt.Errorf("namespace: UID %d / GID %d: the function never runs as root", spec.UID, spec.GID)
 	}
 	if spec.MemoryMB < 0 || spec.TmpMB < 0 || spec.Pids < 0 || spec.NoFile < 0 || spec.CPUs < 0 {
 		return errors.New("namespace: negative limit")

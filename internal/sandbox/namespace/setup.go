@@ -116,7 +116,7 @@ func setup() error {
 	if err := os.Chdir("/var/task"); err != nil {
 		os.Chdir("/")
 	}
-	if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
+	if err := dropPrivileges(); err != nil {
 		return err
 	}
 	if err := installSeccomp(); err != nil {
@@ -392,13 +392,52 @@ func loopbackUp() error {
 	return nil
 }
 
-// dropPrivileges leaves the calling thread as uid:gid with no capabilities in any
-// set (bounding, ambient, inheritable, permitted, effective), no supplementary
-// groups, and no way to gain privileges again (no_new_privs).
-func dropPrivileges(uid, gid int) error {
+// initCaps are the capabilities the init keeps: it starts the function's runtime
+// as Spec.UID/GID (setgroups, setgid, setuid) and must be able to signal it.
+var initCaps = []uintptr{unix.CAP_SETGID, unix.CAP_SETUID, unix.CAP_KILL}
+
+// dropPrivileges leaves the calling thread as the sandbox's root (uid and gid 0, no
+// supplementary groups) with an empty bounding set, no ambient capabilities and
+// no way to gain privileges (no_new_privs), and initCaps inheritable, permitted and
+// effective. The init runs as root, not as the function's uid, so that the
+// function cannot signal, trace or open /proc/1 of it; in the user namespace its
+// capabilities reach the sandbox's own namespaces only. At exec a root process's
+// permitted set becomes bounding ∪ inheritable, so with the bounding set empty the
+// init starts with exactly initCaps (and the function, once the init switched to
+// its uid, with nothing).
+func dropPrivileges() error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
+	// Raw syscalls change this thread only, which is the one that execs; Go's
+	// wrappers would stop every thread of the runtime three times for nothing.
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("setgroups: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0); e != 0 {
+		return fmt.Errorf("setresgid: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, 0, 0, 0); e != 0 {
+		return fmt.Errorf("setresuid: %w", e)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	var keep [2]uint32
+	for _, c := range initCaps {
+		keep[c/32] |= 1 << (c % 32)
+	}
+	// Inheritable first: a capability can only become inheritable while it is
+	// still in the bounding set.
+	for i := range data {
+		data[i].Inheritable = keep[i]
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset inheritable: %w", err)
+	}
+	// Emptying the bounding set needs CAP_SETPCAP, so before permitted shrinks.
 	for c := 0; c <= 63; c++ {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
 			if errors.Is(err, unix.EINVAL) { // past CAP_LAST_CAP
@@ -410,24 +449,13 @@ func dropPrivileges(uid, gid int) error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
-	// Raw syscalls change this thread only, which is the one that execs; Go's
-	// wrappers would stop every thread of the runtime three times for nothing.
-	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
-		return fmt.Errorf("setgroups: %w", e)
+	for i := range data {
+		data[i] = unix.CapUserData{Effective: keep[i], Permitted: keep[i], Inheritable: keep[i]}
 	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
-		return fmt.Errorf("setresgid: %w", e)
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
-		return fmt.Errorf("setresuid: %w", e)
-	}
-	// Leaving uid 0 cleared permitted and effective; inheritable survives it.
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("capset: %w", err)
 	}
-	// Changing credentials cleared the parent-death signal.
+	// Changing credentials may have cleared the parent-death signal.
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return fmt.Errorf("pdeathsig: %w", err)
 	}

@@ -49,6 +49,7 @@ func RunWithOptions(t *testing.T, newDriver func(t *testing.T) sandbox.Driver, i
 	}{
 		{"Echo", s.testEcho},
 		{"Identity", s.testIdentity},
+		{"InitUnreachable", s.testInitUnreachable},
 		{"Processes", s.testProcesses},
 		{"Env", s.testEnv},
 		{"Hostname", s.testHostname},
@@ -121,27 +122,128 @@ func (s *suite) testEcho(t *testing.T) {
 	}
 }
 
-func (s *suite) testIdentity(t *testing.T) {
-	p := s.start(t, s.newDriver(t), nil)
-	want := fmt.Sprintf("uid=%d gid=%d euid=%d egid=%d groups=[]", UID, GID, UID, GID)
-	if got := p.Must("whoami"); got != want {
-		t.Errorf("whoami = %q, want %q", got, want)
-	}
+// initCaps are the capabilities the init holds: CAP_KILL (5), CAP_SETGID (6) and
+// CAP_SETUID (7), to start the function's runtime as Spec.UID/GID and signal it.
+const initCaps = 1<<5 | 1<<6 | 1<<7
+
+func capSets(t *testing.T, p *Probe, cmd string) map[string]string {
+	t.Helper()
 	caps := map[string]string{}
-	for _, kv := range strings.Fields(p.Must("caps")) {
+	for _, kv := range strings.Fields(p.Must(cmd)) {
 		k, v, _ := strings.Cut(kv, "=")
 		caps[k] = v
 	}
-	for _, k := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
-		if n, err := strconv.ParseUint(caps[k], 16, 64); err != nil || n != 0 {
-			t.Errorf("%s = %q, want 0", k, caps[k])
+	return caps
+}
+
+func capSet(t *testing.T, caps map[string]string, k string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(caps[k], 16, 64)
+	if err != nil {
+		t.Fatalf("%s = %q: %v", k, caps[k], err)
+	}
+	return n
+}
+
+// testIdentity: the init is the sandbox's root with CAP_SETUID, CAP_SETGID and
+// CAP_KILL only, an empty bounding set and no_new_privs; a process it starts as
+// Spec.UID/GID (as hearth-init starts the runtime) has no capability at all.
+func (s *suite) testIdentity(t *testing.T) {
+	p := s.start(t, s.newDriver(t), nil)
+	if got, want := p.Must("whoami"), "uid=0 gid=0 euid=0 egid=0 groups=[]"; got != want {
+		t.Errorf("init: whoami = %q, want %q", got, want)
+	}
+	caps := capSets(t, p, "caps")
+	for _, k := range []string{"CapPrm", "CapEff"} {
+		if n := capSet(t, caps, k); n != initCaps {
+			t.Errorf("init: %s = %#x, want %#x (CAP_KILL, CAP_SETGID, CAP_SETUID)", k, n, initCaps)
 		}
 	}
+	for _, k := range []string{"CapBnd", "CapAmb"} {
+		if n := capSet(t, caps, k); n != 0 {
+			t.Errorf("init: %s = %#x, want 0", k, n)
+		}
+	}
+	// The driver may pass the init's capabilities through the inheritable set
+	// (hearth-init clears it before it starts the runtime).
+	if n := capSet(t, caps, "CapInh"); n&^initCaps != 0 {
+		t.Errorf("init: CapInh = %#x, want within %#x", n, initCaps)
+	}
 	if caps["NoNewPrivs"] != "1" {
-		t.Errorf("NoNewPrivs = %q, want 1", caps["NoNewPrivs"])
+		t.Errorf("init: NoNewPrivs = %q, want 1", caps["NoNewPrivs"])
 	}
 	if caps["Seccomp"] != "2" && !s.opts.UserKernel {
-		t.Errorf("Seccomp = %q, want 2 (filter)", caps["Seccomp"])
+		t.Errorf("init: Seccomp = %q, want 2 (filter)", caps["Seccomp"])
+	}
+
+	as := fmt.Sprintf("asuser %d %d ", p.Spec.UID, p.Spec.GID)
+	want := fmt.Sprintf("uid=%d gid=%d euid=%d egid=%d groups=[]", p.Spec.UID, p.Spec.GID, p.Spec.UID, p.Spec.GID)
+	if got := p.Must(as + "whoami"); got != want {
+		t.Errorf("function: whoami = %q, want %q", got, want)
+	}
+	caps = capSets(t, p, as+"caps")
+	for _, k := range []string{"CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		if n := capSet(t, caps, k); n != 0 {
+			t.Errorf("function: %s = %#x, want 0", k, n)
+		}
+	}
+	// Inherited from the probe, which does not clear it as hearth-init does; with
+	// an empty bounding set and no_new_privs it grants nothing at exec.
+	if n := capSet(t, caps, "CapInh"); n&^initCaps != 0 {
+		t.Errorf("function: CapInh = %#x, want within %#x", n, initCaps)
+	}
+	if caps["NoNewPrivs"] != "1" {
+		t.Errorf("function: NoNewPrivs = %q, want 1", caps["NoNewPrivs"])
+	}
+	if caps["Seccomp"] != "2" && !s.opts.UserKernel {
+		t.Errorf("function: Seccomp = %q, want 2 (filter)", caps["Seccomp"])
+	}
+}
+
+// testInitUnreachable: a process of Spec.UID/GID — the function — can neither
+// signal, trace nor open /proc/1 of the init, though the probe as init does
+// nothing to protect itself (hearth-init also makes itself non-dumpable): the
+// identity the driver gives the init is enough.
+func (s *suite) testInitUnreachable(t *testing.T) {
+	p := s.start(t, s.newDriver(t), nil)
+	as := fmt.Sprintf("asuser %d %d ", p.Spec.UID, p.Spec.GID)
+	// Every attempt below must fail as the function, not fail to start.
+	if got, want := p.Must(as+"whoami"), fmt.Sprintf("uid=%d gid=%d euid=%d egid=%d groups=[]", p.Spec.UID, p.Spec.GID, p.Spec.UID, p.Spec.GID); got != want {
+		t.Fatalf("function: whoami = %q, want %q", got, want)
+	}
+	refused := func(msg string) bool {
+		return strings.HasPrefix(msg, "EACCES") || strings.HasPrefix(msg, "EPERM")
+	}
+	for _, cmd := range []string{
+		"open /proc/1/mem rw", "open /proc/1/mem r", "open /proc/1/environ r",
+		"open /proc/1/fd/0 r", "open /proc/1/fd/1 w", "open /proc/1/fd/2 w",
+		"readlink /proc/1/fd/1", "listdir /proc/1/fd", "read /proc/1/environ",
+		"ptrace 1",
+		"kill 1 15", "kill 1 9", "kill 1 19", "kill 1 1", "kill 1 2",
+	} {
+		res, err := p.Call(as + cmd)
+		switch {
+		case err == nil:
+			t.Errorf("the function could %s: %s", cmd, res)
+		case !refused(err.Error()):
+			t.Errorf("%s: %v; want EACCES or EPERM", cmd, err)
+		}
+	}
+	// kill(-1, …) reaches every process the caller may signal but itself: none.
+	if msg := p.Fails(as + "kill -1 9"); !strings.HasPrefix(msg, "ESRCH") {
+		t.Errorf("kill -1 9: %s; want ESRCH", msg)
+	}
+	if got := p.Must("echo still here"); got != "still here" {
+		t.Errorf("init after the attempts: echo = %q", got)
+	}
+	select {
+	case <-p.SB.Done():
+		t.Fatalf("the sandbox ended: %v", p.SB.Err())
+	default:
+	}
+	// The init itself can still stop the function's processes.
+	if got, err := p.Call(fmt.Sprintf("killchild %d %d", p.Spec.UID, p.Spec.GID)); err != nil || got != "signal: killed" {
+		t.Errorf("the init killing a process of the function's uid: %q %v", got, err)
 	}
 }
 
@@ -164,7 +266,8 @@ func (s *suite) testEnv(t *testing.T) {
 	p := s.start(t, s.newDriver(t), nil)
 	env := decode[[]string](t, p.Must("env"))
 	if s.opts.UserKernel {
-		env = slices.DeleteFunc(env, func(kv string) bool { return kv == "HOME=/" })
+		// The Sentry adds HOME from /etc/passwd for the init's uid (root: /root).
+		env = slices.DeleteFunc(env, func(kv string) bool { return kv == "HOME=/" || kv == "HOME=/root" })
 		slices.Sort(env)
 	}
 	want := slices.Clone(p.Spec.Env)

@@ -28,6 +28,13 @@
 //	sleep MS             sleep, then ok
 //	sh SCRIPT            run /bin/sh -c SCRIPT (5 s timeout), ok "<output, quoted>"
 //	exit CODE            exit with CODE
+//	asuser UID GID CMD   run CMD in a child process of uid/gid (no groups), as the
+//	                     function's runtime is run; answer what it answers
+//	open PATH MODE       open PATH for r, w or rw, then close it
+//	readlink PATH        ok "<target>"
+//	kill PID SIG         kill(2) with SIG (a number)
+//	ptrace PID           PTRACE_ATTACH (and detach at once if it worked)
+//	killchild UID GID    start a sleep as uid/gid, SIGKILL it; ok <how it ended>
 package main
 
 import (
@@ -55,7 +62,21 @@ var (
 	tickOnce sync.Once
 )
 
+// onceArg as os.Args[1] makes the probe answer the command in os.Args[2] and exit
+// (asuser).
+const onceArg = "-once"
+
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == onceArg {
+		cmd, arg, _ := strings.Cut(os.Args[2], " ")
+		res, err := run(cmd, arg)
+		if err != nil {
+			fmt.Printf("err %s\n", oneLine(describe(err)))
+		} else {
+			fmt.Printf("ok %s\n", oneLine(res))
+		}
+		return
+	}
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 64<<10), 1<<20)
 	out := bufio.NewWriter(os.Stdout)
@@ -106,6 +127,8 @@ func errnoName(e syscall.Errno) string {
 		return "ENETUNREACH"
 	case syscall.EINVAL:
 		return "EINVAL"
+	case syscall.ESRCH:
+		return "ESRCH"
 	}
 	return "E" + strconv.Itoa(int(e))
 }
@@ -227,6 +250,57 @@ func run(cmd, arg string) (string, error) {
 	case "exit":
 		code, _ := strconv.Atoi(arg)
 		os.Exit(code)
+	case "asuser":
+		return asUser(arg)
+	case "killchild":
+		var uid, gid uint32
+		if _, err := fmt.Sscan(arg, &uid, &gid); err != nil {
+			return "", err
+		}
+		c := exec.Command("/bin/sleep", "30")
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+		if err := c.Start(); err != nil {
+			return "", err
+		}
+		if err := syscall.Kill(c.Process.Pid, syscall.SIGKILL); err != nil {
+			c.Process.Kill()
+			c.Wait()
+			return "", err
+		}
+		if err := c.Wait(); err != nil {
+			return err.Error(), nil
+		}
+		return "exited", nil
+	case "open":
+		path, mode, _ := strings.Cut(arg, " ")
+		flag := map[string]int{"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR}[mode]
+		f, err := os.OpenFile(path, flag, 0)
+		if err != nil {
+			return "", err
+		}
+		f.Close()
+		return "opened", nil
+	case "readlink":
+		t, err := os.Readlink(arg)
+		if err != nil {
+			return "", err
+		}
+		return strconv.Quote(t), nil
+	case "kill":
+		pid, sig, _ := strings.Cut(arg, " ")
+		p, _ := strconv.Atoi(pid)
+		n, _ := strconv.Atoi(sig)
+		if err := syscall.Kill(p, syscall.Signal(n)); err != nil {
+			return "", err
+		}
+		return "sent", nil
+	case "ptrace":
+		pid, _ := strconv.Atoi(arg)
+		if _, _, e := syscall.Syscall6(syscall.SYS_PTRACE, syscall.PTRACE_ATTACH, uintptr(pid), 0, 0, 0, 0); e != 0 {
+			return "", e
+		}
+		syscall.Syscall6(syscall.SYS_PTRACE, syscall.PTRACE_DETACH, uintptr(pid), 0, 0, 0, 0)
+		return "attached", nil
 	}
 	return "", fmt.Errorf("unknown command %q", cmd)
 }
@@ -475,4 +549,39 @@ func denied() string {
 func ptr(s string) uintptr {
 	b := append([]byte(s), 0)
 	return uintptr(unsafe.Pointer(&b[0]))
+}
+
+// asUser runs one command in a child of this program started as uid/gid, the way
+// hearth-init starts a function's runtime, and answers with the child's answer.
+func asUser(arg string) (string, error) {
+	f := strings.SplitN(arg, " ", 3)
+	if len(f) < 3 {
+		return "", errors.New("asuser UID GID CMD")
+	}
+	uid, err1 := strconv.Atoi(f[0])
+	gid, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return "", errors.New("asuser: bad uid or gid")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, self, onceArg, f[2])
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+	c.Stderr = io.Discard
+	out, err := c.Output()
+	if err != nil && len(out) == 0 {
+		return "", fmt.Errorf("start as %d:%d: %w", uid, gid, err)
+	}
+	line := strings.TrimRight(string(out), "\n")
+	if res, ok := strings.CutPrefix(line, "ok "); ok {
+		return res, nil
+	}
+	if res, ok := strings.CutPrefix(line, "err "); ok {
+		return "", errors.New(res)
+	}
+	return "", fmt.Errorf("asuser: unexpected answer %q", line)
 }
