@@ -65,20 +65,9 @@ func run(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	want := map[string]bool{}
-	for _, s := range strings.Split(*only, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		if !slices.Contains(sections, s) {
-			return fmt.Errorf("-only %q: want some of %s", s, strings.Join(sections, ","))
-		}
-		want[s] = true
-	}
-	if len(want) == 0 {
-		for _, s := range sections {
-			want[s] = true
-		}
+	want, err := parseSections(*only)
+	if err != nil {
+		return err
 	}
 	self, err := findHearth(*hearthBin)
 	if err != nil {
@@ -102,6 +91,26 @@ func run(args []string) error {
 	}
 	fmt.Printf("\n(whole run: %s)\n", time.Since(t0).Round(time.Second))
 	return nil
+}
+
+// parseSections reads -only: a comma-separated subset of sections; empty is all.
+func parseSections(only string) (map[string]bool, error) {
+	want := map[string]bool{}
+	for _, s := range strings.Split(only, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !slices.Contains(sections, s) {
+			return nil, fmt.Errorf("-only %q: want some of %s", s, strings.Join(sections, ","))
+		}
+		want[s] = true
+	}
+	if len(want) == 0 {
+		for _, s := range sections {
+			want[s] = true
+		}
+	}
+	return want, nil
 }
 
 // findHearth resolves the hearth binary: the flag, else bin/hearth beside
