@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -274,5 +275,68 @@ func TestInvokeIsolation(t *testing.T) {
 				t.Errorf("after another function's OOM the victim saw count %d, want ≥ 3 (its env must survive)", n)
 			}
 		})
+	})
+}
+
+// TestInvokeIsolationPID1 attacks hearth-init from inside a function, on both
+// drivers: its memory, its descriptors (a forged Result frame written to its
+// stdout, the worker's stream), its environment, ptrace and signals. Every attempt
+// must be refused, the answer must be the function's own, and the env must go on
+// serving warm. The function itself runs as 993 with no capabilities.
+func TestInvokeIsolationPID1(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		s := sandboxServer(t, driver)
+		fn := deploy(t, s, kindPython, func(in *lambda.CreateFunctionInput) {
+			in.Code = &types.FunctionCode{ZipFile: testdataZip(t, "pyinit", nil)}
+		})
+		type answer struct {
+			Count     int               `json:"count"`
+			LogStream string            `json:"log_stream"`
+			IDs       []any             `json:"ids"`
+			Status    map[string]string `json:"status"`
+			Attempts  map[string]struct {
+				OK    bool   `json:"ok"`
+				Value any    `json:"value"`
+				Error string `json:"error"`
+			} `json:"attempts"`
+		}
+		var before answer
+		s.invokeOK(t, fn, map[string]any{}, invokeOpts{}).decode(t, &before)
+
+		r := s.invokeOK(t, fn, map[string]any{"action": "attack"}, invokeOpts{timeout: 30 * time.Second})
+		var got answer
+		if err := json.Unmarshal(r.Body, &got); err != nil || got.Attempts == nil {
+			t.Fatalf("the answer is not the function's own (a forged Result?): %s (%v)", r.Body, err)
+		}
+		t.Logf("attempts on PID 1: %+v", got.Attempts)
+		if len(got.Attempts) < 15 {
+			t.Errorf("only %d attempts reported: %v", len(got.Attempts), got.Attempts)
+		}
+		for name, o := range got.Attempts {
+			switch {
+			case o.OK:
+				t.Errorf("the function could %s: %v", name, o.Value)
+			case o.Error != "EACCES" && o.Error != "EPERM":
+				t.Errorf("%s: %s; want EACCES or EPERM", name, o.Error)
+			}
+		}
+		if want := "[993 993 993 993 []]"; fmt.Sprint(got.IDs) != want {
+			t.Errorf("the function's uid, euid, gid, egid, groups = %v, want %s", got.IDs, want)
+		}
+		for _, k := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+			if n, err := strconv.ParseUint(got.Status[k], 16, 64); err != nil || n != 0 {
+				t.Errorf("the function's %s = %q, want 0", k, got.Status[k])
+			}
+		}
+		if got.Status["NoNewPrivs"] != "1" {
+			t.Errorf("the function's NoNewPrivs = %q, want 1", got.Status["NoNewPrivs"])
+		}
+
+		// hearth-init is unharmed: the same env answers, warm, without an exit.
+		var after answer
+		s.invokeOK(t, fn, map[string]any{}, invokeOpts{}).decode(t, &after)
+		if after.Count != before.Count+2 || after.LogStream != before.LogStream {
+			t.Errorf("after the attack: count %d in %q, want %d in the same env %q", after.Count, after.LogStream, before.Count+2, before.LogStream)
+		}
 	})
 }
