@@ -85,3 +85,22 @@ func codeKeyOf(b []byte) string {
 	}
 	return v.CodeKey
 }
+
+// CodeInUse lists the code (hex SHA-256 of each zip) that $LATEST or a published
+// version of any function uses, from the watched mirror, and the change stamp it
+// was read at: a caller that saw the same stamp before need not ask again.
+func (s *Service) CodeInUse() (stamp [3]uint64, used map[string]bool) {
+	stamp = s.stamp()
+	used = map[string]bool{}
+	for _, name := range s.st.Functions.Keys("") {
+		if rec, _, err := s.loadFunction(name); err == nil {
+			used[rec.Latest.CodeKey] = true
+		}
+	}
+	for _, k := range s.st.Versions.Keys("") {
+		if e, ok := s.st.Versions.Get(k); ok {
+			used[codeKeyOf(e.Value)] = true
+		}
+	}
+	return stamp, used
+}

@@ -43,7 +43,41 @@ func New(ctl *control.Service, pool *worker.Pool, log *slog.Logger, stop context
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Dispatcher{ctl: ctl, pool: pool, log: log, stop: stop}
+	d := &Dispatcher{ctl: ctl, pool: pool, log: log, stop: stop}
+	go d.pruneCode()
+	return d
+}
+
+// pruneCodeEvery is how often the dispatcher looks for registry changes that may
+// have left unpacked code unused.
+const pruneCodeEvery = 2 * time.Second
+
+// pruneCode removes the worker's unpacked code that no function or version uses any
+// more (deleted functions, replaced code), each time the registry has changed.
+func (d *Dispatcher) pruneCode() {
+	t := time.NewTicker(pruneCodeEvery)
+	defer t.Stop()
+	var seen [3]uint64
+	again := true // the first round, and after a round that left unused code waiting
+	for {
+		select {
+		case <-d.stop.Done():
+			return
+		case <-t.C:
+		}
+		stamp, used := d.ctl.CodeInUse()
+		if stamp == seen && !again {
+			continue
+		}
+		seen = stamp
+		removed, waiting, err := d.pool.PruneCode(used)
+		again = waiting > 0 || err != nil
+		if err != nil {
+			d.log.Warn("prune unpacked code", "err", err)
+		} else if removed > 0 {
+			d.log.Info("removed unpacked code no version uses", "count", removed)
+		}
+	}
 }
 
 // Input is one Invoke call.

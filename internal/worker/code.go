@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/hearthfn/hearth/internal/codezip"
 	"github.com/hearthfn/hearth/internal/runtimes"
@@ -35,6 +37,7 @@ func (c *codeCache) lock(key string) *sync.Mutex {
 func (c *codeCache) path(ctx context.Context, sha256Hex string) (string, error) {
 	dst := filepath.Join(c.dir, sha256Hex)
 	if _, err := os.Stat(dst); err == nil {
+		c.touch(dst)
 		return dst, nil
 	}
 	m := c.lock(sha256Hex)
@@ -65,6 +68,59 @@ func (c *codeCache) path(ctx context.Context, sha256Hex string) (string, error) 
 		return "", err
 	}
 	return dst, nil
+}
+
+// touch marks code as just used, so prune leaves it alone for a while: a version
+// created after prune read the registry may already be starting envs on it.
+func (c *codeCache) touch(dir string) {
+	now := time.Now()
+	_ = os.Chtimes(dir, now, now)
+}
+
+// pruneGrace is how long code unpacked or used last stays, whatever the registry says.
+const pruneGrace = 10 * time.Second
+
+// prune removes unpacked code that keep does not want (no function or version uses
+// it, no env runs it) and that was not used within pruneGrace, and unpack
+// directories a crash left behind. waiting counts what is unwanted but too recent.
+func (c *codeCache) prune(keep func(sha256Hex string) bool) (removed, waiting int, err error) {
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if time.Since(info.ModTime()) < pruneGrace {
+			if strings.HasPrefix(name, ".unpack-") || !keep(name) {
+				waiting++
+			}
+			continue
+		}
+		if strings.HasPrefix(name, ".unpack-") {
+			// Half-unpacked by a process that died; a live unpack is younger than the grace
+			// or holds its key's lock, and renames its directory away when done.
+			if os.RemoveAll(filepath.Join(c.dir, name)) == nil {
+				removed++
+			}
+			continue
+		}
+		if keep(name) {
+			continue
+		}
+		m := c.lock(name)
+		m.Lock()
+		err = os.RemoveAll(filepath.Join(c.dir, name))
+		m.Unlock()
+		if err != nil {
+			return removed, waiting, err
+		}
+		removed++
+	}
+	return removed, waiting, nil
 }
 
 // runtimeDirs prepares one /var/runtime per runtime: hearth-init and the runtime

@@ -45,6 +45,7 @@ type env struct {
 	id         string
 	key        string // Version.ConfigID
 	fnVersion  string // FunctionName + ":" + Version, for draining
+	codeKey    string // Version.CodeKey: its unpacked code is not pruned while the env lives
 	memMB      int
 	logStream  string
 	sb         sandbox.Sandbox

@@ -129,13 +129,20 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// Code and runtimes are for the sandboxes, not for the host's other users: the
+	// worker's directory is root's alone. Sandboxes reach them through bind mounts,
+	// which drivers make as root, so nothing inside needs to traverse the host path.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
 	codeDir, rtDir := filepath.Join(cfg.DataDir, "code"), filepath.Join(cfg.DataDir, "runtime")
 	for _, d := range []string{codeDir, rtDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
-		// The sandbox user must traverse to the bind-mount sources.
-		_ = os.Chmod(d, 0o755)
 	}
 	p := &Pool{
 		cfg:        cfg,
@@ -291,6 +298,7 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 		id:        newID(),
 		key:       v.ConfigID,
 		fnVersion: fv,
+		codeKey:   v.CodeKey,
 		memMB:     v.MemoryMB,
 		st:        stateStarting,
 	}
@@ -307,6 +315,39 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 		return nil, false, err
 	}
 	return e, true, nil
+}
+
+// PruneCode removes unpacked code that used does not list (the code of every
+// function's $LATEST and versions) once it has gone unused for a while, and the idle
+// envs that run such code: no invocation can reach them again. It returns how many
+// directories went, and how many unused ones wait for their envs or their grace.
+func (p *Pool) PruneCode(used map[string]bool) (removed, waiting int, err error) {
+	p.mu.Lock()
+	var orphans []*env
+	for _, list := range p.idle {
+		for _, e := range list {
+			if !used[e.codeKey] {
+				orphans = append(orphans, e)
+			}
+		}
+	}
+	for _, e := range orphans {
+		p.forgetLocked(e)
+	}
+	running := make(map[string]bool, len(p.envs))
+	busy := 0 // busy envs of unused code: idle, and then orphans, once they finish
+	for _, e := range p.envs {
+		running[e.codeKey] = true
+		if !used[e.codeKey] {
+			busy++
+		}
+	}
+	p.mu.Unlock()
+	for _, e := range orphans {
+		go e.shutdown()
+	}
+	removed, waiting, err = p.code.prune(func(key string) bool { return used[key] || running[key] })
+	return removed, waiting + busy, err
 }
 
 // lruIdleLocked picks the least recently used idle or frozen env.
