@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -90,7 +92,7 @@ func serve(args []string) error {
 	}
 	store := "embedded NATS JetStream in " + filepath.Join(dataDir, "jetstream")
 	if *natsURL != "" {
-		store = "NATS at " + *natsURL
+		store = "NATS at " + redactURLs(*natsURL)
 	}
 	sandboxes := "none (control plane only)"
 	if drv != nil {
@@ -141,4 +143,18 @@ func serveDebug(addr string) error {
 	fmt.Fprintf(os.Stderr, "Profiler on http://%s/debug/pprof/\n", ln.Addr())
 	go func() { _ = http.Serve(ln, mux) }()
 	return nil
+}
+
+// redactURLs hides the passwords in a comma-separated list of NATS URLs, which
+// nats.go accepts as nats://user:password@host:port.
+func redactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		} else if err != nil && strings.Contains(p, "@") {
+			parts[i] = "(an unparsable URL with credentials)"
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -1,19 +1,33 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // startNATS runs a JetStream-enabled NATS server in the test process, on a random
 // port, stopped when the test ends (after the hearth servers that use it, which
 // are registered later and so stopped first).
 func startNATS(t *testing.T) string {
+	return startNATSWith(t, "", "")
+}
+
+// startNATSWith is startNATS with a user and password required of clients.
+func startNATSWith(t *testing.T, user, password string) string {
 	t.Helper()
 	ns, err := natsserver.NewServer(&natsserver.Options{
 		Host:      "127.0.0.1",
@@ -22,6 +36,8 @@ func startNATS(t *testing.T) string {
 		StoreDir:  t.TempDir(),
 		NoLog:     true,
 		NoSigs:    true,
+		Username:  user,
+		Password:  password,
 	})
 	if err != nil {
 		t.Fatalf("nats-server: %v", err)
@@ -128,5 +144,109 @@ func TestExternalNATS(t *testing.T) {
 	}
 	if fmt.Sprint(names) != fmt.Sprint([]string{name}) {
 		t.Errorf("the new node lists %v, want [%s]", names, name)
+	}
+}
+
+// TestNATSListenRequiresCredentials: --nats-listen opens the embedded NATS server
+// only to clients with the password serve generated into DATA/nats-credentials
+// (mode 0600, a nats:// URL). Without it a client gets an authorization error;
+// with it, a client reaches all state — which is why it must be required.
+func TestNATSListenRequiresCredentials(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, serverOptions{dataDir: dir, extraArgs: []string{"--nats-listen", "127.0.0.1:0"}})
+	name := uniqueName("nats-auth")
+	createFunction(t, s.client(), name, func(in *lambda.CreateFunctionInput) {
+		in.Environment = &types.Environment{Variables: map[string]string{"SECRET": "only-for-the-function"}}
+	})
+
+	path := filepath.Join(dir, "nats-credentials")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("no credentials file: %v", err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", path, perm)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(strings.TrimSpace(string(b)))
+	if err != nil || u.Scheme != "nats" || u.User == nil {
+		t.Fatalf("%s holds %q, want nats://user:password@host:port", path, b)
+	}
+	password, _ := u.User.Password()
+	if len(password) < 24 {
+		t.Errorf("the generated password has %d characters", len(password))
+	}
+	logs := s.logs()
+	if !strings.Contains(logs, path) || !strings.Contains(logs, u.Host) {
+		t.Errorf("serve does not say where the NATS port and its credentials are:\n%s", logs)
+	}
+	if strings.Contains(logs, password) {
+		t.Error("serve printed the NATS password")
+	}
+
+	for what, opts := range map[string][]nats.Option{
+		"no credentials": nil,
+		"wrong password": {nats.UserInfo(u.User.Username(), "not-"+password)},
+	} {
+		nc, err := nats.Connect("nats://"+u.Host, append(opts, nats.Timeout(10*time.Second), nats.NoReconnect())...)
+		if err == nil {
+			nc.Close()
+			t.Errorf("%s: connected to the NATS port", what)
+			continue
+		}
+		if !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			t.Errorf("%s: %v, want an authorization error", what, err)
+		}
+	}
+
+	// The file's URL as it is, as `nats --server "$(cat FILE)"` would use it.
+	nc, err := nats.Connect(u.String(), nats.Timeout(10*time.Second), nats.NoReconnect())
+	if err != nil {
+		t.Fatalf("with the generated credentials: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, "hearth_functions")
+	if err != nil {
+		t.Fatalf("the functions bucket through the NATS port: %v", err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range keys.Keys() {
+		n++
+	}
+	if n == 0 {
+		t.Error("the functions bucket through the NATS port is empty")
+	}
+}
+
+// TestExternalNATSWithPassword: an external NATS that requires a password is used
+// with the password in the --nats URL, which serve does not print.
+func TestExternalNATSWithPassword(t *testing.T) {
+	t.Parallel()
+	const password = "external-nats-password-1234"
+	u, err := url.Parse(startNATSWith(t, "hearth-node", password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("hearth-node", password)
+	s := startServer(t, serverOptions{natsURL: u.String()})
+	name := uniqueName("nats-pw")
+	createFunction(t, s.client(), name)
+	call(t, s.client().GetFunction, &lambda.GetFunctionInput{FunctionName: aws.String(name)})
+	if strings.Contains(s.logs(), password) {
+		t.Errorf("serve printed the NATS password:\n%s", s.logs())
 	}
 }
