@@ -4,7 +4,9 @@ package namespace
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hearthfn/hearth/internal/sandbox"
+	"github.com/hearthfn/hearth/internal/sandbox/watchdog"
 )
 
 // Config configures a Driver.
@@ -29,9 +32,12 @@ type Config struct {
 	// $TMPDIR/hearth-namespace.
 	StateDir string
 	// CgroupParent is the cgroup, relative to the root of each hierarchy, under
-	// which every sandbox gets <CgroupParent>/<Spec.ID>. Default "hearth". The
-	// driver owns it: children left behind by a crashed process are killed and
-	// removed by New (unless another live driver uses the same parent).
+	// which every sandbox gets <CgroupParent>/<Spec.ID>. Default
+	// "hearth-<hash of StateDir>": one per state directory, so that the watchdog of
+	// a server that died can remove every sandbox under it without waiting for the
+	// other servers of the host (watchdog.go). The driver owns it: children left
+	// behind by a crashed process are killed and removed by its watchdog, or by New
+	// (unless another live driver uses the same parent).
 	CgroupParent string
 	// Warm is how many setup processes the driver keeps started ahead of Start
 	// (each an idle Go process of Exe, a few MB). 0 means 2; negative means none.
@@ -53,6 +59,7 @@ type Driver struct {
 	root     string
 	cg       cgroupSystem
 	lock     *os.File // flock on the cgroup parent: shared while in use
+	dog      *watchdog.Process
 	warm     *warmPool
 	noUserns atomic.Bool // the host refused a user namespace once; none are tried again
 	log      *slog.Logger
@@ -78,8 +85,9 @@ func (d *Driver) UserNamespaces() bool { return !d.noUserns.Load() }
 
 var _ sandbox.Driver = (*Driver)(nil)
 
-// New checks the host (root, cgroups), prepares the cgroup parent and removes
-// sandboxes a previous process left behind.
+// New checks the host (root, cgroups), prepares the cgroup parent, removes
+// sandboxes a previous process left behind and starts the driver's watchdog, which
+// kills and removes the sandboxes if this process dies without Close.
 func New(cfg Config) (*Driver, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("namespace: the namespace driver must run as root (it creates namespaces, cgroups and mounts)")
@@ -94,8 +102,13 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(os.TempDir(), "hearth-namespace")
 	}
+	stateDir, err := filepath.Abs(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.CgroupParent == "" {
-		cfg.CgroupParent = "hearth"
+		sum := sha256.Sum256([]byte(stateDir))
+		cfg.CgroupParent = "hearth-" + hex.EncodeToString(sum[:8])
 	}
 	exe, err := filepath.Abs(cfg.Exe)
 	if err != nil {
@@ -105,16 +118,28 @@ func New(cfg Config) (*Driver, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("namespace: state directory: %w", err)
 	}
-	cg, err := detectCgroups(cfg.CgroupParent)
-	if err != nil {
-		return nil, err
+	// A watchdog or a closing driver may remove the parent between its creation
+	// here and our lock on it; then create it again.
+	for attempt := 0; ; attempt++ {
+		cg, err := detectCgroups(cfg.CgroupParent)
+		if err != nil {
+			return nil, err
+		}
+		d, err := newDriver(cfg, exe, root, cg)
+		if errors.Is(err, errParentGone) && attempt < 3 {
+			continue
+		}
+		return d, err
 	}
-	return newDriver(cfg, exe, root, cg)
 }
 
 func newDriver(cfg Config, exe, root string, cg cgroupSystem) (*Driver, error) {
 	d := &Driver{exe: exe, stateDir: cfg.StateDir, root: root, cg: cg, log: cfg.Logger}
 	if err := d.lockAndClean(); err != nil {
+		return nil, err
+	}
+	if err := d.startWatchdog(); err != nil {
+		d.lock.Close()
 		return nil, err
 	}
 	warm := cfg.Warm
@@ -131,10 +156,17 @@ func newDriver(cfg Config, exe, root string, cg cgroupSystem) (*Driver, error) {
 // holds it shared.
 func (d *Driver) lockAndClean() error {
 	f, err := os.Open(d.cg.lockDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return errParentGone
+	}
 	if err != nil {
 		return fmt.Errorf("namespace: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		if !parentsIntact(d.cg, f) {
+			f.Close()
+			return errParentGone
+		}
 		cleanErr := d.removeLeftovers()
 		if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
 			f.Close()
@@ -147,6 +179,13 @@ func (d *Driver) lockAndClean() error {
 	} else if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
 		f.Close()
 		return fmt.Errorf("namespace: lock cgroup parent: %w", err)
+	}
+	// The holder we waited for, or one that slipped in while our exclusive lock
+	// became a shared one (flock converts by releasing first), may have been a dead
+	// server's watchdog, which removes the parent.
+	if !parentsIntact(d.cg, f) {
+		f.Close()
+		return errParentGone
 	}
 	d.lock = f
 	return nil
@@ -179,14 +218,23 @@ func (d *Driver) removeLeftovers() error {
 	return nil
 }
 
-// Close stops the warm setup processes and releases the driver's hold on the
-// cgroup parent. It does not stop sandboxes; Kill them first.
+// Close stops the warm setup processes and the watchdog and releases the driver's
+// hold on the cgroup parent, removing it if no other driver uses it. It does not
+// stop sandboxes; Kill them first.
 func (d *Driver) Close() error {
 	d.warm.close()
-	if d.lock == nil {
-		return nil
+	var err error
+	if d.dog != nil {
+		err = d.dog.Stop()
+		d.dog = nil
 	}
-	err := d.lock.Close()
+	if d.lock == nil {
+		return err
+	}
+	if unix.Flock(int(d.lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		rmdirParents(d.cg) // fails, harmlessly, while a sandbox's cgroup is left
+	}
+	err = errors.Join(err, d.lock.Close())
 	d.lock = nil
 	return err
 }
