@@ -17,8 +17,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hearthfn/hearth/internal/sandbox"
+	"github.com/hearthfn/hearth/internal/sandbox/watchdog"
 )
 
 // Config configures the driver.
@@ -41,11 +43,15 @@ type Driver struct {
 	cfg  Config
 	root string   // runsc --root
 	pre  *preboot // nil without Config.PreBoot
+	lock *os.File // StateDir/lock, flocked while the driver lives (watchdog.go)
+	dog  *watchdog.Process
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
 
-// New checks that runsc is there and runs, and prepares the state directory.
+// New checks that runsc is there and runs, prepares the state directory, removes
+// the sandboxes a crashed process left there and starts the driver's watchdog,
+// which does the same if this process dies without Close (watchdog.go).
 func New(cfg Config) (*Driver, error) {
 	if cfg.Runsc == "" {
 		return nil, errors.New("gvisor: no runsc binary given")
@@ -63,13 +69,29 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gvisor: %s --version: %v: %s", cfg.Runsc, err, bytes.TrimSpace(out))
 	}
+	// Absolute: the watchdog finds runsc's processes by the --root on their
+	// command lines.
+	if cfg.StateDir, err = filepath.Abs(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("gvisor: %w", err)
+	}
 	d := &Driver{cfg: cfg, root: filepath.Join(cfg.StateDir, "root")}
 	for _, dir := range []string{d.root, filepath.Join(cfg.StateDir, "bundles")} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("gvisor: %w", err)
 		}
 	}
-	d.cleanup()
+	// A watchdog of a server that died here may still be reaping: wait for it.
+	if d.lock, err = lockState(cfg.StateDir, 15*time.Second); err != nil {
+		return nil, fmt.Errorf("gvisor: %w", err)
+	}
+	if _, err := reap(cfg); err != nil {
+		d.lock.Close()
+		return nil, fmt.Errorf("gvisor: remove what a previous process left: %w", err)
+	}
+	if err := d.startWatchdog(); err != nil {
+		d.lock.Close()
+		return nil, err
+	}
 	if cfg.PreBoot {
 		d.pre = newPreboot(d)
 	}
@@ -93,17 +115,6 @@ func (d *Driver) runsc(args ...string) *exec.Cmd {
 		"--network", "none",
 	}
 	return exec.Command(d.cfg.Runsc, append(global, args...)...)
-}
-
-// cleanup removes sandboxes a previous process left behind (a crash, kill -9).
-func (d *Driver) cleanup() {
-	entries, _ := os.ReadDir(filepath.Join(d.cfg.StateDir, "bundles"))
-	for _, e := range entries {
-		id := e.Name()
-		_ = d.runsc("kill", id, "KILL").Run()
-		_ = d.runsc("delete", "--force", id).Run()
-		_ = os.RemoveAll(filepath.Join(d.cfg.StateDir, "bundles", id))
-	}
 }
 
 // Start writes the bundle and runs `runsc run`, whose stdin/stdout become the
@@ -142,25 +153,25 @@ func (d *Driver) command(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// Close releases what runsc leaves under its root between sandboxes: a bind mount
-// of an empty network namespace, which would otherwise keep the data directory from
-// being removed.
+// Close kills the pre-booted sandboxes, stops the watchdog and releases what runsc
+// leaves under its root between sandboxes: a bind mount of an empty network
+// namespace, which would otherwise keep the data directory from being removed. It
+// does not stop the sandboxes it handed out; Kill them first.
 func (d *Driver) Close() error {
 	if d.pre != nil {
 		d.pre.close()
 	}
-	// Two sandboxes that start together on a fresh root each mount it once: unmount
-	// until nothing is mounted there.
-	p := filepath.Join(d.root, "null-netns")
-	for i := 0; i < 16; i++ {
-		if err := unmount(p); err != nil {
-			if os.IsNotExist(err) || errors.Is(err, errNotMounted) {
-				return nil
-			}
-			return fmt.Errorf("gvisor: unmount %s: %w", p, err)
-		}
+	var errs []error
+	if d.dog != nil {
+		errs = append(errs, d.dog.Stop())
+		d.dog = nil
 	}
-	return nil
+	errs = append(errs, unmountNullNetns(d.root))
+	if d.lock != nil {
+		errs = append(errs, d.lock.Close())
+		d.lock = nil
+	}
+	return errors.Join(errs...)
 }
 
 // validID is sandbox.Spec's rule for IDs ([a-zA-Z0-9_-], at most 64 characters),
