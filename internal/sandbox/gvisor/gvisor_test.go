@@ -122,9 +122,9 @@ func TestPreBootServesTheRightCode(t *testing.T) {
 		t.Fatalf("third start: runsc ID %q, ID() %q; want a pre-booted sandbox reporting %q", b.rid, p.SB.ID(), spec.ID)
 	}
 	for cmd, want := range map[string]string{
-		"read /var/task/handler.txt":    strconv.Quote("second"),
-		"read /var/task/link":           strconv.Quote("second"),
-		"read /var/task/pkg/second.txt": "", // 0600 root's file: the function's uid may not read it
+		"read /var/task/handler.txt":                   strconv.Quote("second"),
+		"read /var/task/link":                          strconv.Quote("second"),
+		"asuser 993 993 read /var/task/pkg/second.txt": "", // 0600 root's file: the function's uid may not read it
 	} {
 		if want == "" {
 			p.Fails(cmd)

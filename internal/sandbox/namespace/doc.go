@@ -1,7 +1,8 @@
 // Package namespace is the sandbox driver built from Linux primitives: each sandbox
 // is a set of fresh namespaces (user, PID, network, IPC, UTS, mount, cgroup) whose
 // PID 1 is Spec.Init, confined by cgroups (memory without swap, CPU quota, pids,
-// freezer), running as an unprivileged uid with every capability dropped,
+// freezer), its init running as the sandbox's root with only CAP_SETUID, CAP_SETGID
+// and CAP_KILL and the function as Spec.UID with no capabilities, both under
 // no_new_privs and a seccomp deny list. The user namespace maps root to root (the
 // setup process binds code from a data directory only root may enter, and has
 // capabilities over its own namespaces only) and every other ID to a range far from

@@ -242,8 +242,19 @@ func TestUserNamespace(t *testing.T) {
 	if pids := readPids(filepath.Join(cgroupDirs(d, p.Spec.ID)[0], "cgroup.procs")); len(pids) > 0 && syscall.Stat(fmt.Sprintf("/proc/%d", pids[0]), &st) == nil {
 		hostUID = int(st.Uid)
 	}
-	if hostUID != idBase+sandboxtest.UID {
-		t.Errorf("the sandbox's init is host uid %d, want %d", hostUID, idBase+sandboxtest.UID)
+	if hostUID != 0 {
+		t.Errorf("the sandbox's init (its root) is host uid %d, want 0", hostUID)
+	}
+	// The function's uid is far from the host's: a file it creates on a host
+	// directory belongs to idBase+UID there.
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777)
+	spec := probe.Spec(t)
+	spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: dir, Target: "/opt/data"})
+	fp := sandboxtest.StartProbe(t, d, spec)
+	fp.Must(fmt.Sprintf("asuser %d %d write /opt/data/f", sandboxtest.UID, sandboxtest.GID))
+	if err := syscall.Stat(filepath.Join(dir, "f"), &st); err != nil || int(st.Uid) != idBase+sandboxtest.UID {
+		t.Errorf("a file the function wrote belongs to host uid %d (%v), want %d", st.Uid, err, idBase+sandboxtest.UID)
 	}
 	p.Must("write /dev/null")
 	if got := p.Must("read /dev/zero"); got == "" {
