@@ -28,10 +28,28 @@ const (
 	logTailBytes    = 4096
 )
 
+// Registry is what the dispatcher needs of the function registry
+// (*control.Service).
+type Registry interface {
+	ResolveInvoke(ctx context.Context, functionName, qualifier string) (*control.InvokeTarget, error)
+	CodeInUse() (stamp [3]uint64, used map[string]bool)
+}
+
+// Runner runs invocations on execution environments (*worker.Pool).
+type Runner interface {
+	Invoke(ctx context.Context, v *worker.Version, req *worker.Request) (*worker.Result, error)
+	PruneCode(used map[string]bool) (removed, waiting int, err error)
+}
+
+var (
+	_ Registry = (*control.Service)(nil)
+	_ Runner   = (*worker.Pool)(nil)
+)
+
 // Dispatcher runs invocations.
 type Dispatcher struct {
-	ctl  *control.Service
-	pool *worker.Pool
+	ctl  Registry
+	pool Runner
 	log  *slog.Logger
 
 	async sync.WaitGroup
@@ -39,7 +57,7 @@ type Dispatcher struct {
 }
 
 // New returns a dispatcher. Background (Event) invocations stop when stop ends.
-func New(ctl *control.Service, pool *worker.Pool, log *slog.Logger, stop context.Context) *Dispatcher {
+func New(ctl Registry, pool Runner, log *slog.Logger, stop context.Context) *Dispatcher {
 	if log == nil {
 		log = slog.Default()
 	}

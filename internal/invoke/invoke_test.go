@@ -1,0 +1,230 @@
+package invoke
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hearthfn/hearth/internal/control"
+	"github.com/hearthfn/hearth/internal/errdefs"
+	"github.com/hearthfn/hearth/internal/worker"
+)
+
+// The dispatcher's own logic — the invocation's shape and limits, the three
+// invocation types, Tail, init errors, code pruning — against a fake registry and
+// runner. The real ones are exercised end to end in test/e2e.
+
+type fakeRegistry struct {
+	mu    sync.Mutex
+	stamp [3]uint64
+	used  map[string]bool
+}
+
+func (r *fakeRegistry) ResolveInvoke(ctx context.Context, name, qualifier string) (*control.InvokeTarget, error) {
+	if name != "fn" {
+		return nil, errdefs.New(errdefs.ErrNotFound, "Function not found: %s", name)
+	}
+	return &control.InvokeTarget{FunctionName: "fn", Version: "$LATEST", Runtime: "provided.al2023", MemoryMB: 128, TimeoutSec: 3, CodeKey: "c1", ConfigID: "cfg"}, nil
+}
+
+func (r *fakeRegistry) CodeInUse() ([3]uint64, map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stamp, r.used
+}
+
+type fakeRunner struct {
+	mu      sync.Mutex
+	calls   []*worker.Request
+	result  func(req *worker.Request) (*worker.Result, error)
+	pruned  []map[string]bool
+	ran     chan struct{}
+	waiting int
+}
+
+func (f *fakeRunner) Invoke(ctx context.Context, v *worker.Version, req *worker.Request) (*worker.Result, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, req)
+	f.mu.Unlock()
+	defer func() {
+		if f.ran != nil {
+			f.ran <- struct{}{}
+		}
+	}()
+	if f.result != nil {
+		return f.result(req)
+	}
+	return &worker.Result{Payload: req.Payload, ExecutedVersion: v.Version, Log: []byte("START\nEND\nREPORT\n")}, nil
+}
+
+func (f *fakeRunner) PruneCode(used map[string]bool) (int, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pruned = append(f.pruned, used)
+	return 0, f.waiting, nil
+}
+
+func newDispatcher(t *testing.T, r *fakeRunner) (*Dispatcher, *fakeRegistry) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	reg := &fakeRegistry{used: map[string]bool{"c1": true}}
+	return New(reg, r, nil, ctx), reg
+}
+
+func TestDispatcherRefusesBadShapes(t *testing.T) {
+	d, _ := newDispatcher(t, &fakeRunner{})
+	cc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, tc := range []struct {
+		name string
+		in   Input
+		kind error
+		msg  string
+	}{
+		{"invocation type", Input{FunctionName: "fn", InvocationType: "Later"}, errdefs.ErrValidation, "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"},
+		{"log type", Input{FunctionName: "fn", LogType: "All"}, errdefs.ErrValidation, "Member must satisfy enum value set: [None, Tail]"},
+		{"client context not base64", Input{FunctionName: "fn", ClientContext: "%%%"}, errdefs.ErrInvalidParameter, "Client context must be a valid Base64-encoded JSON object."},
+		{"client context not JSON", Input{FunctionName: "fn", ClientContext: cc("nope")}, errdefs.ErrInvalidParameter, "Client context must be a valid Base64-encoded JSON object."},
+		{"client context too long", Input{FunctionName: "fn", ClientContext: strings.Repeat("A", maxClientCtx+1)}, errdefs.ErrInvalidParameter, "at most 3583 bytes"},
+		{"payload not JSON", Input{FunctionName: "fn", Payload: []byte("{")}, errdefs.ErrInvalidRequest, "Could not parse request body into json"},
+		{"sync payload", Input{FunctionName: "fn", Payload: bytes.Repeat([]byte(" "), MaxSyncPayload+1)}, errdefs.ErrRequestTooLarge, "for the Invoke operation"},
+		{"async payload", Input{FunctionName: "fn", InvocationType: "Event", Payload: bytes.Repeat([]byte(" "), MaxAsyncPayload+1)}, errdefs.ErrRequestTooLarge, "for the InvokeAsync operation"},
+		{"no such function", Input{FunctionName: "nope"}, errdefs.ErrNotFound, "Function not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := d.Invoke(context.Background(), &tc.in)
+			if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %v; want %v containing %q", err, tc.kind, tc.msg)
+			}
+		})
+	}
+}
+
+func TestDispatcherInvocationTypes(t *testing.T) {
+	r := &fakeRunner{ran: make(chan struct{}, 4)}
+	d, _ := newDispatcher(t, r)
+
+	out, err := d.Invoke(context.Background(), &Input{RequestID: "r1", FunctionName: "fn", Payload: []byte(`{"a":1}`)})
+	<-r.ran
+	if err != nil || out.StatusCode != http.StatusOK || string(out.Payload) != `{"a":1}` || out.ExecutedVersion != "$LATEST" {
+		t.Fatalf("RequestResponse: %+v, %v", out, err)
+	}
+
+	// No payload: the function gets {}.
+	if _, err := d.Invoke(context.Background(), &Input{RequestID: "r2", FunctionName: "fn"}); err != nil {
+		t.Fatal(err)
+	}
+	<-r.ran
+	if got := string(r.calls[1].Payload); got != "{}" {
+		t.Fatalf("an empty payload reached the function as %q; want {}", got)
+	}
+
+	out, err = d.Invoke(context.Background(), &Input{RequestID: "r3", FunctionName: "fn", InvocationType: "DryRun"})
+	if err != nil || out.StatusCode != http.StatusNoContent {
+		t.Fatalf("DryRun: %+v, %v", out, err)
+	}
+
+	// Event: 202 at once; the payload is the dispatcher's own copy.
+	payload := []byte(`{"e":1}`)
+	out, err = d.Invoke(context.Background(), &Input{RequestID: "r4", FunctionName: "fn", InvocationType: "Event", Payload: payload})
+	if err != nil || out.StatusCode != http.StatusAccepted {
+		t.Fatalf("Event: %+v, %v", out, err)
+	}
+	copy(payload, "XXXXXXX")
+	select {
+	case <-r.ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Event invocation never ran")
+	}
+	d.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.calls) != 3 || string(r.calls[2].Payload) != `{"e":1}` {
+		t.Fatalf("calls: %d, the Event's payload %q", len(r.calls), r.calls[len(r.calls)-1].Payload)
+	}
+}
+
+func TestDispatcherTailAndInitErrors(t *testing.T) {
+	long := append(bytes.Repeat([]byte("x"), 10000), "REPORT\n"...)
+	r := &fakeRunner{result: func(req *worker.Request) (*worker.Result, error) {
+		if string(req.Payload) == `"init"` {
+			return nil, &worker.InitError{ErrorType: "Runtime.ExitError", Message: "boom", Log: []byte("INIT_REPORT\n")}
+		}
+		return &worker.Result{Payload: []byte(`"ok"`), Log: long}, nil
+	}}
+	d, _ := newDispatcher(t, r)
+
+	out, err := d.Invoke(context.Background(), &Input{FunctionName: "fn", LogType: "Tail"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail, _ := base64.StdEncoding.DecodeString(out.LogResult)
+	if len(tail) != logTailBytes || !bytes.HasSuffix(tail, []byte("REPORT\n")) {
+		t.Fatalf("Tail of %d bytes ending %q; want the last 4 KB", len(tail), tail[max(0, len(tail)-10):])
+	}
+	out, err = d.Invoke(context.Background(), &Input{FunctionName: "fn"})
+	if err != nil || out.LogResult != "" {
+		t.Fatalf("no LogType: LogResult %q, %v", out.LogResult, err)
+	}
+
+	// A failed init phase is the function's error, as Lambda reports it.
+	out, err = d.Invoke(context.Background(), &Input{FunctionName: "fn", LogType: "Tail", Payload: []byte(`"init"`)})
+	if err != nil || out.StatusCode != http.StatusOK || out.FunctionError != "Unhandled" {
+		t.Fatalf("init error: %+v, %v", out, err)
+	}
+	var doc map[string]string
+	if json.Unmarshal(out.Payload, &doc) != nil || doc["errorType"] != "Runtime.ExitError" || doc["errorMessage"] != "boom" {
+		t.Fatalf("init error document %s", out.Payload)
+	}
+	if tail, _ := base64.StdEncoding.DecodeString(out.LogResult); string(tail) != "INIT_REPORT\n" {
+		t.Fatalf("init error Tail %q", tail)
+	}
+}
+
+// The dispatcher prunes code when the registry changes, and again while unused
+// code is waiting.
+func TestDispatcherPrunesCodeOnChange(t *testing.T) {
+	r := &fakeRunner{}
+	_, reg := newDispatcher(t, r)
+	prunes := func() int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.pruned)
+	}
+	wait := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * pruneCodeEvery)
+		for prunes() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d prunes after %v; want %d", prunes(), 10*pruneCodeEvery, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	wait(1) // the first round
+	time.Sleep(2 * pruneCodeEvery)
+	if n := prunes(); n != 1 {
+		t.Fatalf("%d prunes with no registry change; want 1", n)
+	}
+	reg.mu.Lock()
+	reg.stamp[0]++
+	reg.used = map[string]bool{}
+	reg.mu.Unlock()
+	wait(2)
+	r.mu.Lock()
+	if len(r.pruned[1]) != 0 {
+		t.Errorf("the prune after the change kept %v", r.pruned[1])
+	}
+	r.waiting = 1 // something waits out its grace: the next round prunes again
+	r.mu.Unlock()
+	reg.mu.Lock()
+	reg.stamp[1]++
+	reg.mu.Unlock()
+	wait(4)
+}
