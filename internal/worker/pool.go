@@ -1,26 +1,17 @@
 package worker
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/hearthfn/hearth/internal/agentproto"
 	"github.com/hearthfn/hearth/internal/errdefs"
-	"github.com/hearthfn/hearth/internal/runtimes"
 	"github.com/hearthfn/hearth/internal/sandbox"
 )
 
@@ -158,24 +149,6 @@ func New(cfg Config) (*Pool, error) {
 	return p, nil
 }
 
-// defaultMemoryBudgetMB is three quarters of the host's memory.
-func defaultMemoryBudgetMB() int {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 4096
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemTotal:" {
-			kb, _ := strconv.Atoi(fields[1])
-			return kb / 1024 * 3 / 4
-		}
-	}
-	return 4096
-}
-
 // Stats is a snapshot of the pool.
 type Stats struct {
 	Envs, Idle, Busy, Frozen int
@@ -277,22 +250,15 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 		}
 		return e, false, nil
 	}
-	// A new env: make room within the host's caps, evicting idle envs of other
-	// versions (least recently used first) before refusing.
-	for len(p.envs) >= p.cfg.MaxEnvs || p.usedMB+v.MemoryMB > p.cfg.MaxMemoryMB {
-		victim := p.lruIdleLocked()
-		if victim == nil {
-			envs, used := len(p.envs), p.usedMB
-			p.mu.Unlock()
-			for _, d := range drained {
-				go d.kill()
-			}
-			return nil, false, errdefs.New(errdefs.ErrTooManyRequests,
-				"Rate Exceeded. This Hearth host is at capacity (%d execution environments, %d of %d MB in use); retry later or raise --max-envs / --max-memory-mb.",
-				envs, used, p.cfg.MaxMemoryMB)
+	// A new env: make room within the host's caps.
+	victims, err := p.makeRoomLocked(v.MemoryMB)
+	drained = append(drained, victims...)
+	if err != nil {
+		p.mu.Unlock()
+		for _, d := range drained {
+			go d.kill()
 		}
-		p.forgetLocked(victim)
-		drained = append(drained, victim)
+		return nil, false, err
 	}
 	e := &env{
 		id:        newID(),
@@ -315,52 +281,6 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 		return nil, false, err
 	}
 	return e, true, nil
-}
-
-// PruneCode removes unpacked code that used does not list (the code of every
-// function's $LATEST and versions) once it has gone unused for a while, and the idle
-// envs that run such code: no invocation can reach them again. It returns how many
-// directories went, and how many unused ones wait for their envs or their grace.
-func (p *Pool) PruneCode(used map[string]bool) (removed, waiting int, err error) {
-	p.mu.Lock()
-	var orphans []*env
-	for _, list := range p.idle {
-		for _, e := range list {
-			if !used[e.codeKey] {
-				orphans = append(orphans, e)
-			}
-		}
-	}
-	for _, e := range orphans {
-		p.forgetLocked(e)
-	}
-	running := make(map[string]bool, len(p.envs))
-	busy := 0 // busy envs of unused code: idle, and then orphans, once they finish
-	for _, e := range p.envs {
-		running[e.codeKey] = true
-		if !used[e.codeKey] {
-			busy++
-		}
-	}
-	p.mu.Unlock()
-	for _, e := range orphans {
-		go e.shutdown()
-	}
-	removed, waiting, err = p.code.prune(func(key string) bool { return used[key] || running[key] })
-	return removed, waiting + busy, err
-}
-
-// lruIdleLocked picks the least recently used idle or frozen env.
-func (p *Pool) lruIdleLocked() *env {
-	var victim *env
-	for _, list := range p.idle {
-		for _, e := range list {
-			if victim == nil || e.lastUsed.Before(victim.lastUsed) {
-				victim = e
-			}
-		}
-	}
-	return victim
 }
 
 // forgetLocked removes e from the pool's books (not from the host: call kill).
@@ -414,89 +334,6 @@ func (p *Pool) release(e *env) {
 	p.mu.Unlock()
 }
 
-// freeze stops an idle env's processes (cgroup freezer, runsc pause). The freeze
-// itself runs with no lock held — `runsc pause` can take seconds — so an invocation
-// may take the env meanwhile: it waits on e.freezing, then thaws what was frozen.
-func (p *Pool) freeze(e *env) {
-	e.mu.Lock()
-	if e.st != stateIdle || e.setState(stateFreezing) != nil {
-		e.mu.Unlock()
-		return
-	}
-	done := make(chan struct{})
-	e.freezing, e.frozen = done, false
-	e.mu.Unlock()
-
-	err := e.sb.Freeze(context.Background())
-
-	e.mu.Lock()
-	e.freezing, e.frozen = nil, err == nil
-	if e.st == stateFreezing {
-		next := stateFrozen
-		if err != nil {
-			next = stateIdle
-		}
-		_ = e.setState(next)
-	}
-	e.mu.Unlock()
-	close(done)
-	if err != nil {
-		p.log.Warn("freeze failed", "env", e.id, "err", err)
-	}
-}
-
-// reap kills envs idle for longer than IdleTTL.
-func (p *Pool) reap() {
-	t := time.NewTicker(min(p.cfg.IdleTTL/4, 30*time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stopReaper:
-			return
-		case <-t.C:
-		}
-		var victims []*env
-		p.mu.Lock()
-		for _, list := range p.idle {
-			for _, e := range list {
-				if time.Since(e.lastUsed) > p.cfg.IdleTTL {
-					victims = append(victims, e)
-				}
-			}
-		}
-		for _, e := range victims {
-			p.forgetLocked(e)
-		}
-		p.mu.Unlock()
-		for _, e := range victims {
-			e.shutdown()
-		}
-	}
-}
-
-// shutdown asks hearth-init to stop the runtime (its shutdown phase), then kills.
-func (e *env) shutdown() {
-	e.mu.Lock()
-	freezing := e.freezing
-	e.mu.Unlock()
-	if freezing != nil {
-		<-freezing
-	}
-	e.mu.Lock()
-	frozen := e.st == stateFrozen
-	e.mu.Unlock()
-	if frozen {
-		_ = e.sb.Thaw(context.Background())
-	}
-	if e.send(agentproto.KindShutdown, agentproto.Shutdown{}, nil) == nil {
-		select {
-		case <-e.sb.Done():
-		case <-time.After(time.Second):
-		}
-	}
-	e.kill()
-}
-
 // Shutdown stops every env.
 func (p *Pool) Shutdown(ctx context.Context) {
 	p.mu.Lock()
@@ -523,216 +360,4 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// lambdaEnv is the runtime's environment, as Lambda sets it.
-func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream string) []string {
-	envs := make(map[string]string, 24+len(v.Environment))
-	for k, val := range v.Environment {
-		envs[k] = val
-	}
-	for k, val := range map[string]string{
-		"AWS_LAMBDA_FUNCTION_NAME":        v.FunctionName,
-		"AWS_LAMBDA_FUNCTION_VERSION":     v.Version,
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(v.MemoryMB),
-		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + v.FunctionName,
-		"AWS_LAMBDA_LOG_STREAM_NAME":      logStream,
-		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
-		"AWS_REGION":                      p.cfg.Region,
-		"AWS_DEFAULT_REGION":              p.cfg.Region,
-		"AWS_EXECUTION_ENV":               "AWS_Lambda_" + v.Runtime,
-		"_HANDLER":                        v.Handler,
-		"LAMBDA_TASK_ROOT":                "/var/task",
-		"LAMBDA_RUNTIME_DIR":              "/var/runtime",
-		"AWS_LAMBDA_RUNTIME_API":          runtimeAPI,
-		"TZ":                              ":UTC",
-		"LANG":                            "en_US.UTF-8",
-		"PATH":                            "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
-		"LD_LIBRARY_PATH":                 "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
-	} {
-		envs[k] = val
-	}
-	if rt.Family == "node" {
-		envs["NODE_PATH"] = "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/task"
-	}
-	out := make([]string, 0, len(envs))
-	for k, val := range envs {
-		out = append(out, k+"="+val)
-	}
-	sort.Strings(out)
-	return out
-}
-
-const (
-	runtimeAPI  = "127.0.0.1:9001"
-	initTimeout = 10 * time.Second
-	sandboxUID  = 993 // Lambda's sbx_user1051
-)
-
-// start boots e's sandbox and runs the init phase.
-func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
-	rt, err := runtimes.Lookup(v.Runtime)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errdefs.ErrInvalidParameter, err)
-	}
-	codeDir, err := p.code.path(ctx, v.CodeKey)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errdefs.ErrService, err)
-	}
-	rtDir, err := p.runtimes.path(rt)
-	if err != nil {
-		return fmt.Errorf("%w: prepare runtime %s: %v", errdefs.ErrService, rt.Name, err)
-	}
-	// Lambda's CPU share: one vCPU at 1,769 MB, proportional below and above.
-	cpus := math.Max(float64(v.MemoryMB)/1769, 0.05)
-	now := time.Now().UTC()
-	e.logStream = fmt.Sprintf("%04d/%02d/%02d/[%s]%s", now.Year(), now.Month(), now.Day(), v.Version, e.id)
-	fn := v.FunctionName
-	stream := e.logStream
-	if p.cfg.Logs != nil {
-		e.logSink = func(text []byte) { p.cfg.Logs.Append(fn, stream, text) }
-	}
-	spec := sandbox.Spec{
-		ID:   "env-" + e.id[:20],
-		Init: "/var/runtime/hearth-init",
-		Args: []string{"hearth-init"},
-		Env:  []string{"PATH=/usr/bin:/bin"},
-		Mounts: []sandbox.Mount{
-			{Source: codeDir, Target: "/var/task", ReadOnly: true},
-			{Source: rtDir, Target: "/var/runtime", ReadOnly: true},
-		},
-		TmpMB:    v.EphemeralMB,
-		MemoryMB: v.MemoryMB,
-		CPUs:     cpus,
-		Pids:     1024,
-		NoFile:   1024,
-		UID:      sandboxUID,
-		GID:      sandboxUID,
-		Stderr:   &initStderr{log: p.log, env: e.id},
-	}
-	if p.cfg.Driver.Capabilities().CPULimit {
-		spec.CPUs = 0 // boot and init unthrottled; the quota comes at InitDone
-	}
-	sb, err := p.cfg.Driver.Start(ctx, spec)
-	if err != nil {
-		return fmt.Errorf("%w: start sandbox (%s): %v", errdefs.ErrService, p.cfg.Driver.Name(), err)
-	}
-	limiter, _ := sb.(sandbox.CPULimiter)
-	e.sb = sb
-	e.stream = sb.Stream()
-	e.frames = make(chan *agentproto.Frame, 16)
-	e.readerDone = make(chan struct{})
-	// The init phase's output streams to the log like an invocation's; its end also
-	// opens the first invocation's Tail (or, if init fails, the error's).
-	initLog := newInvocationLog(e.logSink)
-	e.mu.Lock()
-	e.log = initLog
-	e.mu.Unlock()
-	takeInitLog := func() []byte {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.log = nil
-		return initLog.finish()
-	}
-	go e.read()
-	t0 := time.Now()
-	err = e.send(agentproto.KindInit, agentproto.Init{
-		Version:       agentproto.Version,
-		Cmd:           rt.Cmd,
-		Env:           p.lambdaEnv(v, rt, e.logStream),
-		Dir:           "/var/task",
-		RuntimeAPI:    runtimeAPI,
-		InitTimeoutMs: initTimeout.Milliseconds(),
-		UID:           sandboxUID,
-		GID:           sandboxUID,
-	}, nil)
-	if err != nil {
-		takeInitLog()
-		e.kill()
-		return fmt.Errorf("%w: send Init to hearth-init: %v", errdefs.ErrService, err)
-	}
-	timer := time.NewTimer(initTimeout + 2*time.Second)
-	defer timer.Stop()
-	for {
-		select {
-		case f, ok := <-e.frames:
-			if !ok {
-				e.kill()
-				return initFailed(takeInitLog(), "Runtime.ExitError", "hearth-init exited during the init phase: "+errString(sb.Err()))
-			}
-			switch f.Kind {
-			case agentproto.KindInitDone:
-				var done agentproto.InitDone
-				_ = f.Decode(&done)
-				e.initTail = takeInitLog()
-				e.initReport = time.Duration(done.DurationMs * float64(time.Millisecond))
-				e.bootReport = time.Since(t0) - e.initReport
-				if limiter != nil && spec.CPUs == 0 {
-					if err := limiter.LimitCPU(ctx, cpus); err != nil {
-						e.kill()
-						return fmt.Errorf("%w: limit CPU: %v", errdefs.ErrService, err)
-					}
-				}
-				return nil
-			case agentproto.KindInitError:
-				var ie agentproto.InitError
-				_ = f.Decode(&ie)
-				e.kill()
-				return initFailed(takeInitLog(), ie.ErrorType, ie.Message)
-			}
-		case <-timer.C:
-			e.kill()
-			return initFailed(takeInitLog(), "Runtime.InitTimeout", fmt.Sprintf("Init phase timed out after %.2f seconds", initTimeout.Seconds()))
-		case <-ctx.Done():
-			takeInitLog()
-			e.kill()
-			return ctx.Err()
-		}
-	}
-}
-
-// InitError is a failed init phase: a function error (the caller gets 200 with
-// X-Amz-Function-Error), not a platform error. Log is what the runtime printed
-// during init, and the failure.
-type InitError struct {
-	ErrorType string
-	Message   string
-	Log       []byte
-}
-
-func (e *InitError) Error() string { return e.ErrorType + ": " + e.Message }
-
-func initFailed(tail []byte, errType, msg string) error {
-	tail = fmt.Appendf(tail, "INIT_REPORT Status: error\tError Type: %s\t%s\n", errType, msg)
-	return &InitError{ErrorType: errType, Message: msg, Log: tail}
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
-
-// initStderr logs hearth-init's own diagnostics.
-type initStderr struct {
-	log *slog.Logger
-	env string
-}
-
-func (w *initStderr) Write(b []byte) (int, error) {
-	w.log.Warn("hearth-init", "env", w.env, "stderr", strings.TrimSpace(string(b)))
-	return len(b), nil
-}
-
-// errorDoc is Lambda's function error document.
-type errorDoc struct {
-	ErrorMessage string   `json:"errorMessage"`
-	ErrorType    string   `json:"errorType"`
-	StackTrace   []string `json:"stackTrace,omitempty"`
-}
-
-func errorPayload(errType, msg string) []byte {
-	b, _ := json.Marshal(errorDoc{ErrorMessage: msg, ErrorType: errType})
-	return b
 }
