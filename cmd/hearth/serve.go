@@ -39,6 +39,7 @@ func serve(args []string) error {
 	idleTTL := fs.Duration("idle-ttl", 10*time.Minute, "reap an execution environment idle this long")
 	freezeAfter := fs.Duration("freeze-after", 100*time.Millisecond, "freeze an execution environment idle this long (negative: never)")
 	maxInflightBody := fs.Int("max-inflight-body-mb", lambdaapi.DefaultMaxInflightBodyBytes>>20, "most request-body megabytes the API holds at once; past it requests get 429 TooManyRequestsException")
+	gcFirstRun := fs.Duration("gc-first-run", 30*time.Second, "when the first garbage collection of orphaned versions, aliases and code runs after start (then hourly)")
 	debugListen := fs.String("debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address; keep it on loopback")
 	_ = fs.Parse(args)
 
@@ -78,6 +79,7 @@ func serve(args []string) error {
 		Driver:               drv,
 		InitBinary:           initBin,
 		MaxEnvs:              *maxEnvs,
+		GCFirstRun:           *gcFirstRun,
 		MaxMemoryMB:          *maxMemory,
 		IdleTTL:              *idleTTL,
 		FreezeAfter:          *freezeAfter,

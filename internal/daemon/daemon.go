@@ -55,7 +55,10 @@ type Config struct {
 	// MaxInflightBodyBytes bounds the API's request bodies held at once; 0 takes
 	// lambdaapi's default.
 	MaxInflightBodyBytes int64
-	Logger               *slog.Logger
+	// GCFirstRun is when the first garbage collection runs after start (then
+	// hourly); 0 means 30 s.
+	GCFirstRun time.Duration
+	Logger     *slog.Logger
 }
 
 // Daemon is one running Hearth node.
@@ -197,7 +200,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 // collectGarbage sweeps what deletes and crashes leave, soon after start and then
 // hourly. It never blocks startup.
 func (d *Daemon) collectGarbage(ctx context.Context) {
-	t := time.NewTimer(30 * time.Second)
+	first := d.cfg.GCFirstRun
+	if first <= 0 {
+		first = 30 * time.Second
+	}
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {

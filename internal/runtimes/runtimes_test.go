@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -1231,18 +1230,6 @@ func TestClientTransport(t *testing.T) {
 // Measurements: cold start (process start to the first GET next, and to the first
 // response) and the warm round trip of one invocation through the fake API.
 
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[int(float64(len(s)-1)*p)]
-}
-
 var echoFunctions = []fn{
 	{runtime: "python3.12", handler: "lambda_function.handler", files: map[string]string{"lambda_function.py": "def handler(event, context):\n    return event\n"}},
 	{runtime: "nodejs22.x", handler: "index.handler", files: map[string]string{"index.js": "exports.handler = async (event) => event;\n"}},
@@ -1254,48 +1241,6 @@ func echoName(f fn) string {
 		return f.runtime + "/" + name
 	}
 	return f.runtime
-}
-
-func TestStartupAndInvokeLatency(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measurement")
-	}
-	const colds, warms = 10, 300
-	for _, f := range echoFunctions {
-		t.Run(echoName(f), func(t *testing.T) {
-			var toNext, toFirst []time.Duration
-			for range colds {
-				api := newFakeAPI(t)
-				p := start(t, api, f)
-				var first time.Time
-				select {
-				case first = <-api.nexts:
-				case <-time.After(30 * time.Second):
-					t.Fatalf("no GET next\nstderr:\n%s", p.stderr)
-				}
-				r := api.invoke(t, p, invocation{Body: `{"k":"v"}`})
-				toNext = append(toNext, first.Sub(p.started))
-				toFirst = append(toFirst, r.At.Sub(p.started))
-				p.cmd.Process.Kill()
-				<-p.done
-			}
-
-			api := newFakeAPI(t)
-			p := start(t, api, f)
-			for range 20 { // warm up (JITs, caches)
-				api.invoke(t, p, invocation{Body: `{"k":"v"}`})
-			}
-			var warm []time.Duration
-			for range warms {
-				t0 := time.Now()
-				api.invoke(t, p, invocation{Body: `{"k":"v"}`})
-				warm = append(warm, time.Since(t0))
-			}
-			t.Logf("%s on %s (%d CPUs): cold start to first GET next: median %v (min %v, max %v); to first response: median %v; warm invoke round trip: median %v, p90 %v, p99 %v (%d invocations)",
-				echoName(f), p.cmd.Path, runtime.NumCPU(), median(toNext), slices.Min(toNext), slices.Max(toNext), median(toFirst),
-				median(warm), percentile(warm, 0.9), percentile(warm, 0.99), warms)
-		})
-	}
 }
 
 func BenchmarkWarmInvoke(b *testing.B) {
