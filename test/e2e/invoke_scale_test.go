@@ -43,18 +43,11 @@ func TestInvokeScaleOut(t *testing.T) {
 		s := sandboxServer(t, driver)
 		name := deploy(t, s, kindPython)
 		const n = 10
-		// The cold round includes ten sandbox boots at once. A gVisor boot costs
-		// ~90 ms of CPU (three executions of the 100 MB runsc, the Sentry's setup),
-		// so ten of them on this 2-core machine take seconds before any function
-		// runs; the warm round is what scale-out itself costs.
-		// Namespace: ten Python cold starts at once on two cores, with the server
-		// built with -race, took up to 2 s in CI; the bound is there to catch
-		// serialised starts (≈ 10 s), not to time them — bench does that.
-		coldLimit := 3 * time.Second
-		if driver == "gvisor" {
-			coldLimit = 5 * time.Second
-		}
-		for round, limit := range []time.Duration{coldLimit, 1500 * time.Millisecond} {
+		// The bounds tell parallel from serial (ten 1-second invocations one after
+		// another take ≥ 10 s), with room for a busy 2-core machine and the race
+		// detector; how fast parallel cold starts are is hearth-bench's to measure.
+		coldLimit, warmLimit := 7*time.Second, 5*time.Second
+		for round, limit := range []time.Duration{coldLimit, warmLimit} {
 			results, total := parallelInvoke(t, s, n, name, map[string]any{"action": "sleep", "seconds": 1}, invokeOpts{tail: true})
 			streams := map[string]bool{}
 			cold := 0
@@ -87,7 +80,7 @@ func TestInvokeScaleOut(t *testing.T) {
 				t.Errorf("%s round: %d cold starts, want %d", what, cold, wantCold)
 			}
 			if total > limit {
-				t.Errorf("%s round: %d parallel 1-second invocations took %v, want ≈1 s (limit %v); each took: %s",
+				t.Errorf("%s round: %d parallel 1-second invocations took %v, want them side by side (limit %v, serial ≥ 10 s); each took: %s",
 					what, n, total, limit, strings.Join(detail, ", "))
 			}
 		}
