@@ -91,16 +91,32 @@ func envProcs(root int, dataDir string) int {
 		if p.ppid != root || spareProcess(pid, dataDir) {
 			continue
 		}
-		if p.comm != t[root].comm {
+		if !hearthItself(t, root, pid) {
 			n++
 		}
 		for _, d := range descendants(t, pid) {
-			if t[d].comm != t[root].comm {
+			if !hearthItself(t, root, d) {
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// hearthItself reports whether pid runs root's own binary: the namespace driver's
+// pre-started setup processes, and the drivers' watchdogs (started through
+// /proc/self/exe, so their command name is "exe"), which live as long as the
+// server does and are not envs.
+func hearthItself(t map[int]procInfo, root, pid int) bool {
+	if t[pid].comm == t[root].comm {
+		return true
+	}
+	exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
+	if err != nil {
+		return false
+	}
+	rootExe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(root), "exe"))
+	return err == nil && exe == rootExe
 }
 
 func spareProcess(pid int, dataDir string) bool {
@@ -141,9 +157,12 @@ func sampleCPU(server int) cpuSample {
 	s.server = t[server].cpu
 	s.reaped = t[server].reaped
 	for _, pid := range descendants(t, server) {
-		if t[pid].comm == "hearth-init" {
+		switch {
+		case t[pid].comm == "hearth-init":
 			s.init += t[pid].cpu
-		} else {
+		case hearthItself(t, server, pid):
+			s.server += t[pid].cpu // a watchdog, or a namespace setup not yet exec'd
+		default:
 			s.runtime += t[pid].cpu
 		}
 	}
