@@ -3,6 +3,7 @@ package agent_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,20 @@ func TestGoFunctionLogsTaggedWithRequestID(t *testing.T) {
 	e.invoke("req-log-2", `{"action":"log"}`)
 	if n := len(e.logsFor("req-log-2")); n != 3 {
 		t.Fatalf("req-log-2 has %d log lines:\n%s", n, e.logText())
+	}
+}
+
+// The drain at each response polls the pipes once and reads only those with bytes
+// waiting: over many invocations, every line written before the response still
+// comes before the Result, under its request id.
+func TestGoFunctionLogsDrainedAtEveryResponse(t *testing.T) {
+	e := startGoFunction(t)
+	for i := 0; i < 40; i++ {
+		id := fmt.Sprintf("req-drain-%d", i)
+		e.invoke(id, `{"action":"log"}`)
+		if n := len(e.logsFor(id)); n != 3 {
+			t.Fatalf("%s has %d log lines before its Result:\n%s", id, n, e.logText())
+		}
 	}
 }
 
