@@ -188,6 +188,41 @@ func Write(w io.Writer, kind Kind, header any, body []byte) error {
 
 // Read reads one message. A malformed frame is an error; the stream is then unusable.
 func Read(r io.Reader) (*Frame, error) {
+	return readInto(r, nil)
+}
+
+// Reader reads messages into a buffer it reuses: a frame (its header and body) is
+// valid only until the next call. A reader that keeps a frame copies it; one that
+// consumes most frames at once (the worker, for log frames) allocates nothing per
+// frame.
+type Reader struct {
+	r   io.Reader
+	buf []byte
+}
+
+// maxReuse bounds the buffer a Reader keeps: log frames (at most 256 KB of text)
+// fit; a larger frame is read into a buffer of its own.
+const maxReuse = 512 << 10
+
+// NewReader returns a Reader of r.
+func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
+
+// Next reads one message, valid until the next call.
+func (rd *Reader) Next() (*Frame, error) {
+	f, err := readInto(rd.r, &rd.buf)
+	return f, err
+}
+
+// Clone returns a copy of f that outlives the Reader's next call.
+func (f *Frame) Clone() *Frame {
+	b := make([]byte, len(f.Header)+len(f.Body))
+	n := copy(b, f.Header)
+	copy(b[n:], f.Body)
+	return &Frame{Kind: f.Kind, Header: b[:n:n], Body: b[n:]}
+}
+
+// readInto reads one message into *reuse (grown as needed; nil: a new buffer).
+func readInto(r io.Reader, reuse *[]byte) (*Frame, error) {
 	var pre [9]byte
 	if _, err := io.ReadFull(r, pre[:4]); err != nil {
 		return nil, err
@@ -199,7 +234,17 @@ func Read(r io.Reader) (*Frame, error) {
 	if n < 5 {
 		return nil, fmt.Errorf("agentproto: frame of %d bytes is shorter than its fixed header", n)
 	}
-	buf := make([]byte, n)
+	var buf []byte
+	switch {
+	case reuse == nil || n > maxReuse:
+		// A large frame (a 6 MB response) gets its own buffer, which goes with it.
+		buf = make([]byte, n)
+	default:
+		if uint32(cap(*reuse)) < n {
+			*reuse = make([]byte, max(n, min(2*uint32(cap(*reuse)), maxReuse)))
+		}
+		buf = (*reuse)[:n]
+	}
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, fmt.Errorf("agentproto: truncated frame: %w", io.ErrUnexpectedEOF)
 	}

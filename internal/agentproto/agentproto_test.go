@@ -89,3 +89,38 @@ func FuzzRead(f *testing.F) {
 type rawJSON []byte
 
 func (r rawJSON) MarshalJSON() ([]byte, error) { return r, nil }
+
+// A Reader's frames share one buffer; Clone keeps one past the next read.
+func TestReaderReusesItsBuffer(t *testing.T) {
+	var buf bytes.Buffer
+	for i, body := range []string{"first log", "second", "third, and longer than both"} {
+		if err := Write(&buf, KindLog, Log{RequestID: string(rune('a' + i))}, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := bytes.Repeat([]byte("b"), maxReuse+1)
+	if err := Write(&buf, KindResult, Result{RequestID: "r"}, big); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(&buf)
+	f1, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := f1.Clone()
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	f3, _ := r.Next()
+	if string(kept.Body) != "first log" || string(f3.Body) != "third, and longer than both" {
+		t.Fatalf("bodies %q, %q", kept.Body, f3.Body)
+	}
+	f4, err := r.Next()
+	if err != nil || !bytes.Equal(f4.Body, big) || cap(r.buf) > maxReuse {
+		t.Fatalf("a frame over maxReuse: err %v, %d bytes, buffer kept %d", err, len(f4.Body), cap(r.buf))
+	}
+	var res Result
+	if err := f4.Decode(&res); err != nil || res.RequestID != "r" {
+		t.Fatalf("decode: %v %+v", err, res)
+	}
+}

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -98,9 +99,11 @@ func (e *env) read() {
 	defer close(e.readerDone)
 	defer close(e.frames)
 	// Buffered: a frame is then one read, not two (its length, then the rest).
-	r := bufio.NewReaderSize(e.stream, 64<<10)
+	// Frames are read into one reused buffer: a log flood's frames are consumed
+	// here and allocate nothing; others are copied before they leave.
+	r := agentproto.NewReader(bufio.NewReaderSize(e.stream, 64<<10))
 	for {
-		f, err := agentproto.Read(r)
+		f, err := r.Next()
 		if err != nil {
 			return
 		}
@@ -114,11 +117,11 @@ func (e *env) read() {
 			sink := e.logSink
 			e.mu.Unlock()
 			if sink != nil {
-				sink(f.Body)
+				sink(bytes.Clone(f.Body))
 			}
 			continue
 		}
-		e.frames <- f
+		e.frames <- f.Clone()
 	}
 }
 
