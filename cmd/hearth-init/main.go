@@ -19,9 +19,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hearthfn/hearth/internal/agent"
+	"github.com/hearthfn/hearth/internal/sandbox/namespace"
 )
 
 func main() {
+	// The namespace driver starts its setup step as this binary (namespace.Config.Exe)
+	// and the step execs it again as PID 1. Re-executing hearth instead cost every
+	// cold start its package initialisers and page faults: ~40 ms of CPU against ~10
+	// here, measured under load, and 4 MB against 0.5 MB per pre-forked process.
+	if len(os.Args) > 1 && os.Args[1] == namespace.SetupArg {
+		namespace.SetupMain()
+	}
 	if err := lockIdentity(); err != nil {
 		fmt.Fprintf(os.Stderr, "hearth-init: %v\n", err)
 		os.Exit(agent.ExitBadInit)

@@ -53,13 +53,13 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
-	drv, err := newDriver(*driverName, dataDir, *runscPath, *preboot, log)
-	if err != nil {
-		return err
-	}
 	initBin := *initPath
 	if initBin == "" {
 		initBin = besideSelf("hearth-init")
+	}
+	drv, err := newDriver(*driverName, dataDir, *runscPath, initBin, *preboot, log)
+	if err != nil {
+		return err
 	}
 	if drv != nil {
 		if _, err := os.Stat(initBin); err != nil {

@@ -48,6 +48,8 @@ func newCgroupV1(mounts map[string]string, parent string) (*cgroupV1, error) {
 			}
 		}
 	}
+	// See parentWeight. Best effort: a read-only or delegated hierarchy keeps its own.
+	_ = writeFile(filepath.Join(s.parent["cpu"], "cpu.shares"), strconv.Itoa(parentWeight()*1024/100))
 	return s, nil
 }
 

@@ -66,6 +66,8 @@ func newCgroupV2(mount, parent string, strict bool) (*cgroupV2, error) {
 			}
 		}
 	}
+	// See parentWeight. Best effort: a delegated hierarchy may keep its own.
+	_ = writeFile(filepath.Join(s.dir, "cpu.weight"), strconv.Itoa(parentWeight()))
 	return s, nil
 }
 

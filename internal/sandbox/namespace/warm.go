@@ -16,17 +16,20 @@ type warmPool struct {
 	size  int
 	spawn func() (*setupProc, error)
 
-	mu      sync.Mutex
-	idle    []*setupProc
-	filling bool
-	closed  bool
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	idle     []*setupProc
+	filling  bool
+	closed   bool
+	timer    *time.Timer // the pending refill
+	lastTake time.Time
+	wg       sync.WaitGroup
 }
 
 // take returns an idle process, or nil.
 func (w *warmPool) take() *setupProc {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.lastTake = time.Now()
 	if len(w.idle) == 0 {
 		return nil
 	}
@@ -41,9 +44,18 @@ func (w *warmPool) take() *setupProc {
 // would slow the sandbox just started (its runtime is starting up).
 const refillDelay = 100 * time.Millisecond
 
-// refill tops the pool up in the background, refillDelay from now.
+// refill tops the pool up in the background once no Start has come for
+// refillDelay. During a burst each Start pushes the refill back: a refill then
+// would fork setup processes nobody takes, through the spawner thread the burst's
+// own cold Starts are queued on.
 func (w *warmPool) refill() {
-	time.AfterFunc(refillDelay, w.refillNow)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer == nil {
+		w.timer = time.AfterFunc(refillDelay, w.refillNow)
+		return
+	}
+	w.timer.Reset(refillDelay)
 }
 
 func (w *warmPool) refillNow() {
@@ -70,6 +82,15 @@ func (w *warmPool) fill() {
 			w.mu.Unlock()
 			return
 		}
+		if !w.lastTake.IsZero() && time.Since(w.lastTake) < refillDelay {
+			// A burst began while filling: stop, and finish after it.
+			w.filling = false
+			if w.timer != nil {
+				w.timer.Reset(refillDelay)
+			}
+			w.mu.Unlock()
+			return
+		}
 		w.mu.Unlock()
 		p, err := w.spawn()
 		w.mu.Lock()
@@ -91,6 +112,9 @@ func (w *warmPool) fill() {
 func (w *warmPool) close() {
 	w.mu.Lock()
 	w.closed = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 	idle := w.idle
 	w.idle = nil
 	w.mu.Unlock()
