@@ -91,10 +91,14 @@ func envProcs(root int, dataDir string) int {
 		if p.ppid != root || spareProcess(pid, dataDir) {
 			continue
 		}
+		kids := descendants(t, pid)
+		if len(kids) == 0 && readySetup(pid) {
+			continue
+		}
 		if !hearthItself(t, root, pid) {
 			n++
 		}
-		for _, d := range descendants(t, pid) {
+		for _, d := range kids {
 			if !hearthItself(t, root, d) {
 				n++
 			}
@@ -117,6 +121,14 @@ func hearthItself(t map[int]procInfo, root, pid int) bool {
 	}
 	rootExe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(root), "exe"))
 	return err == nil && exe == rootExe
+}
+
+// readySetup reports whether pid is one of the namespace driver's setup processes
+// started ahead (namespace.SetupArg on its command line): it is not an env until
+// it is given one, and then it starts the runtime as its child.
+func readySetup(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	return err == nil && bytes.Contains(b, []byte("\x00__hearth-sandbox-setup\x00"))
 }
 
 func spareProcess(pid int, dataDir string) bool {
