@@ -7,7 +7,7 @@ FUZZTIME ?= 20000x
 # gVisor, pinned; built from the Go module proxy, static as runsc must be.
 GVISOR_VERSION ?= v0.0.0-20260905035102-160fafc42237
 # Packages with goroutines and shared state run under the race detector.
-RACE_PKGS := ./internal/...
+RACE_PKGS := ./internal/... ./cmd/...
 
 .PHONY: all build deps test-deps run test unit e2e cli fuzz lint bench clean
 
