@@ -117,6 +117,11 @@ func runMain(m *testing.M) int {
 // detector too, so a data race in the server fails the suite (its stderr is checked
 // for "WARNING: DATA RACE" when it stops). HEARTH_E2E_SERVER_RACE=0 turns that off.
 func buildHearth(out string) error {
+	return buildHearthRace(out, raceEnabled && os.Getenv("HEARTH_E2E_SERVER_RACE") != "0")
+}
+
+// buildHearthRace builds cmd/hearth, with the race detector or without.
+func buildHearthRace(out string, race bool) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -126,7 +131,7 @@ func buildHearth(out string) error {
 		return err
 	}
 	args := []string{"build", "-o", out}
-	if raceEnabled && os.Getenv("HEARTH_E2E_SERVER_RACE") != "0" {
+	if race {
 		args = append(args, "-race")
 	}
 	args = append(args, "./cmd/hearth")
@@ -191,6 +196,8 @@ type serverOptions struct {
 	// sandbox is the --sandbox driver ("" = none: the control plane only). With a
 	// driver the server gets --init (the hearth-init TestMain built) and --runsc.
 	sandbox string
+	// binary is the hearth to run ("" = the one TestMain built).
+	binary string
 }
 
 // server is one running `hearth serve` process.
@@ -261,7 +268,11 @@ func launch(opts serverOptions) (*server, error) {
 		args = append(args, "--nats", opts.natsURL)
 	}
 	args = append(args, opts.extraArgs...)
-	cmd := exec.Command(hearthBin, args...)
+	bin := hearthBin
+	if opts.binary != "" {
+		bin = opts.binary
+	}
+	cmd := exec.Command(bin, args...)
 	env := make([]string, 0, len(os.Environ())+2)
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "HEARTH_ACCESS_KEY_ID=") || strings.HasPrefix(kv, "HEARTH_SECRET_ACCESS_KEY=") {

@@ -114,6 +114,12 @@ func sandboxServer(t testing.TB, driver string) *server {
 // directory.
 func startSandboxServer(t testing.TB, driver string, extraArgs ...string) *server {
 	t.Helper()
+	return startSandboxServerWith(t, driver, func(o *serverOptions) { o.extraArgs = extraArgs })
+}
+
+// startSandboxServerWith is startSandboxServer with the options mod sets.
+func startSandboxServerWith(t testing.TB, driver string, mod func(*serverOptions)) *server {
+	t.Helper()
 	dir := t.TempDir()
 	// Cleanups run last-registered first: this one runs after the server stopped
 	// (registered by startServer below) and before the directory is removed.
@@ -123,7 +129,9 @@ func startSandboxServer(t testing.TB, driver string, extraArgs ...string) *serve
 			unmountAll(left)
 		}
 	})
-	return startServer(t, serverOptions{dataDir: dir, sandbox: driver, extraArgs: extraArgs})
+	opts := serverOptions{dataDir: dir, sandbox: driver}
+	mod(&opts)
+	return startServer(t, opts)
 }
 
 // mountsUnder lists the mount points at or below dir (from /proc/self/mountinfo).
