@@ -179,24 +179,17 @@ func (a *Agent) start(ini *agentproto.Init) bool {
 		a.out.frame(agentproto.KindInitError, &agentproto.InitError{ErrorType: ErrorTypeInvalidEntry, Message: "Init has no runtime command"}, nil)
 		return false
 	}
-	logs, stdout, stderr, err := newCapture(&a.out)
+	var logs *capture
+	var stdout, stderr *os.File
+	err = asIdentity(ini.UID, ini.GID, func() (err error) {
+		logs, stdout, stderr, err = newCapture(&a.out)
+		return err
+	})
 	if err != nil {
 		a.out.frame(agentproto.KindInitError, &agentproto.InitError{ErrorType: ErrorTypeUnknown, Message: err.Error()}, nil)
 		return false
 	}
 	a.logs = logs
-	if ini.UID != 0 || ini.GID != 0 {
-		// The pipes belong to hearth-init's uid with mode 0600; a runtime of another
-		// uid could still write the descriptors it inherits, but not reopen them, and
-		// `echo … >/dev/stderr` does (through /proc/self/fd/2). Only processes that
-		// may look into /proc/PID/fd of a holder can reach the pipes by path at all:
-		// the runtime's own, never hearth-init's.
-		for _, f := range []*os.File{stdout, stderr} {
-			if err := f.Chmod(0o622); err != nil {
-				a.diag.Printf("capture pipe: %v", err)
-			}
-		}
-	}
 
 	go a.serve(ln)
 
@@ -547,4 +540,42 @@ func (fw *frameWriter) fail(err error) {
 			fw.onError(err)
 		}
 	}
+}
+
+// asIdentity runs f with hearth-init's effective uid and gid set to the runtime's,
+// so the capture pipes f creates belong to the runtime: `echo … >/dev/stderr`
+// reopens the pipe through /proc/self/fd/2, which needs the pipe's owner, and a
+// chmod of a pipe is refused under gVisor. Only the runtime's own processes can
+// reach its pipes by path; hearth-init's descriptors stay out of reach (another
+// uid, non-dumpable). With uid and gid 0 (tests outside a sandbox), or when
+// hearth-init is not root, f runs as it is.
+//
+// The real and saved ids stay 0, so the permitted capabilities survive the switch
+// and come back into effect with the effective uid 0. The switch applies to every
+// thread (Go's Setres*id), so nothing else may run meanwhile: it happens once, in
+// the init phase, before the runtime starts.
+func asIdentity(uid, gid int, f func() error) error {
+	if uid == 0 && gid == 0 || syscall.Geteuid() != 0 {
+		return f()
+	}
+	if err := syscall.Setresgid(-1, gid, -1); err != nil {
+		return fmt.Errorf("set effective gid %d: %w", gid, err)
+	}
+	if err := syscall.Setresuid(-1, uid, -1); err != nil {
+		_ = syscall.Setresgid(-1, 0, -1)
+		return fmt.Errorf("set effective uid %d: %w", uid, err)
+	}
+	ferr := f()
+	if err := syscall.Setresuid(-1, 0, -1); err != nil {
+		return fmt.Errorf("restore effective uid 0: %w", err)
+	}
+	if err := syscall.Setresgid(-1, 0, -1); err != nil {
+		return fmt.Errorf("restore effective gid 0: %w", err)
+	}
+	// A change of effective id resets the dumpable flag to the system's default;
+	// hearth-init stays out of the runtime's reach whatever that is.
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_DUMPABLE, 0, 0); e != 0 {
+		return fmt.Errorf("PR_SET_DUMPABLE: %w", e)
+	}
+	return ferr
 }

@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"archive/zip"
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
 // TestInvokeCodeHygiene: unpacked code is root's alone, and code that no function
@@ -56,5 +60,39 @@ func TestInvokeCodeHygiene(t *testing.T) {
 			t.Errorf("the live function's code went too: %v", err)
 		}
 		s.invokeOK(t, name, map[string]any{"action": "echo"}, invokeOpts{})
+	})
+}
+
+// TestInvokeShellReopensStdio: a runtime that reopens its stdout and stderr by path
+// (`echo … >/dev/stderr`, through /proc/self/fd) can, though hearth-init, which made
+// the pipes, is another user.
+func TestInvokeShellReopensStdio(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		s := sandboxServer(t, driver)
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		fh := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+		fh.SetMode(0o755)
+		w, err := zw.CreateHeader(fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write([]byte("#!/bin/sh\necho reopened-stderr >/dev/stderr\necho reopened-stdout >/dev/stdout\nexit 3\n"))
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		name := deploy(t, s, kindGo, func(in *lambda.CreateFunctionInput) {
+			in.Code.ZipFile = buf.Bytes()
+			in.Runtime = types.RuntimeProvidedal2023
+		})
+		r := s.invoke(t, name, map[string]any{}, invokeOpts{tail: true})
+		for _, want := range []string{"reopened-stderr", "reopened-stdout", "Runtime exited with error: exit status 3"} {
+			if !strings.Contains(r.Log, want) {
+				t.Errorf("the init's log lacks %q:\n%s", want, r.Log)
+			}
+		}
+		if strings.Contains(r.Log, "Permission denied") {
+			t.Errorf("the runtime could not reopen its own stdio:\n%s", r.Log)
+		}
 	})
 }
