@@ -141,66 +141,6 @@ func (b *box) Stats(ctx context.Context) (sandbox.Stats, error) {
 	return st, nil
 }
 
-// LimitCPU sets the sandbox's CFS quota and burst (sandbox.CPUQuota) in its host
-// cgroup; 0 lifts the quota. The Sentry and the gofer run in that cgroup, so their
-// work for the function (its system calls, the stdio and loopback traffic of every
-// invoke) is inside the function's share, as the microVM's is on Lambda; the burst,
-// not extra CPU, keeps a short invoke from waiting for the next period. (An extra
-// quarter CPU for the Sentry once reached the function: a CPU-bound loop at 128 MB
-// got 0.26 of the work it did at 1,769 MB where 0.072 is due.)
-func (b *box) LimitCPU(ctx context.Context, cpus float64) error {
-	rel := filepath.Join(b.d.cfg.CgroupParent, b.rid)
-	period := int64(sandbox.CPUPeriod / time.Microsecond)
-	q, _ := sandbox.CPUQuota(cpus)
-	quota := int64(q / time.Microsecond)
-	if cpus <= 0 {
-		quota = -1
-	}
-	if cgroupV2() {
-		dir := filepath.Join("/sys/fs/cgroup", rel)
-		// The kernel refuses a burst over the quota: clear it before the quota changes.
-		if err := writeOptional(filepath.Join(dir, "cpu.max.burst"), "0"); err != nil {
-			return fmt.Errorf("gvisor: cpu burst: %w", err)
-		}
-		v := fmt.Sprintf("%d %d", quota, period)
-		if quota < 0 {
-			v = fmt.Sprintf("max %d", period)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(v), 0o644); err != nil {
-			return fmt.Errorf("gvisor: cpu quota: %w", err)
-		}
-		if quota > 0 {
-			return writeOptional(filepath.Join(dir, "cpu.max.burst"), strconv.FormatInt(quota, 10))
-		}
-		return nil
-	}
-	dir := filepath.Join("/sys/fs/cgroup/cpu", rel)
-	if err := writeOptional(filepath.Join(dir, "cpu.cfs_burst_us"), "0"); err != nil {
-		return fmt.Errorf("gvisor: cpu burst: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cpu.cfs_period_us"), []byte(strconv.FormatInt(period, 10)), 0o644); err != nil {
-		return fmt.Errorf("gvisor: cpu period: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cpu.cfs_quota_us"), []byte(strconv.FormatInt(quota, 10)), 0o644); err != nil {
-		return fmt.Errorf("gvisor: cpu quota: %w", err)
-	}
-	if quota > 0 {
-		return writeOptional(filepath.Join(dir, "cpu.cfs_burst_us"), strconv.FormatInt(quota, 10))
-	}
-	return nil
-}
-
-// writeOptional writes a control file that older kernels lack (the CFS burst,
-// Linux ≥ 5.14).
-func writeOptional(path, value string) error {
-	if err := os.WriteFile(path, []byte(value), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-var _ sandbox.CPULimiter = (*box)(nil)
-
 func cgroupV2() bool {
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
 	return err == nil
@@ -233,7 +173,11 @@ func (b *box) Kill(ctx context.Context) error {
 	}
 	var err error
 	b.cleanMu.Do(func() {
+		// The split's child cgroups first: runsc removes only its own, and a child
+		// left behind would keep it from doing so.
+		_ = removeSplit(b.d.cfg.CgroupParent, b.rid)
 		_ = b.d.runsc("delete", "--force", b.rid).Run()
+		_ = removeCgroups(b.d.cfg.CgroupParent, b.rid)
 		_ = b.stream.Close()
 		err = os.RemoveAll(b.bundle)
 	})

@@ -208,14 +208,17 @@ func runscProcesses(root string) []int {
 	return pids
 }
 
-// sandboxCgroups are the directories of a sandbox's cgroup that exist: one per v1
-// hierarchy, or the v2 one.
+// sandboxCgroups are the directories of a sandbox's cgroup that exist: the CPU
+// split's children (cpu.go) before the sandbox's own, one per v1 hierarchy or the
+// v2 one, so that removing them in order works.
 func sandboxCgroups(parent, id string) []string {
+	dirs := childCgroups(parent, id)
 	v1, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", parent, id))
+	dirs = append(dirs, v1...)
 	if v2 := filepath.Join("/sys/fs/cgroup", parent, id); isDir(v2) {
-		v1 = append(v1, v2)
+		dirs = append(dirs, v2)
 	}
-	return v1
+	return dirs
 }
 
 func isDir(p string) bool {
