@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hearthfn/hearth/internal/sandbox"
 )
 
@@ -87,6 +89,7 @@ var _ sandbox.CPULimiter = (*box)(nil)
 // splitV1 moves the stubs into top/function in the cpu and cpuacct hierarchies
 // (cpuDir and acctDir are the same directory where the two are mounted together).
 func (b *box) splitV1(cpuDir, acctDir string) error {
+	b.watchSentry(cpuDir)
 	for _, d := range []string{cpuDir, acctDir} {
 		if err := os.Mkdir(filepath.Join(d, functionCgroup), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("gvisor: cpu cgroup: %w", err)
@@ -112,6 +115,7 @@ func (b *box) splitV1(cpuDir, acctDir string) error {
 // splitV2 moves the stubs into top/function, the Sentry and the gofer into
 // top/sentry, and enables the cpu controller for them.
 func (b *box) splitV2(top string) error {
+	b.watchSentry(top)
 	for _, c := range []string{functionCgroup, sentryCgroup} {
 		if err := os.Mkdir(filepath.Join(top, c), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("gvisor: cpu cgroup: %w", err)
@@ -135,6 +139,65 @@ func (b *box) splitV2(top string) error {
 		}
 	}
 	return nil
+}
+
+// watchSentry removes the split's child cgroups as soon as the Sentry exits,
+// however it ends. `runsc run` then removes the sandbox's cgroup, retrying every
+// 100 ms for 5 s while a child is in the way, and holds the container's lock
+// meanwhile: every exit (and every runsc command waiting for the lock, such as the
+// reaper's kill) took ~5 s longer. The pidfd waits in Go's netpoller, not on a
+// thread. top is the directory whose cgroup.procs lists the Sentry.
+func (b *box) watchSentry(top string) {
+	b.watchOnce.Do(func() {
+		sentry := 0
+		for _, pid := range readPids(filepath.Join(top, "cgroup.procs")) {
+			if pp, ok := parentPid(pid); ok && pp == b.cmd.Process.Pid && isSentry(pid) {
+				sentry = pid
+				break
+			}
+		}
+		if sentry == 0 {
+			return
+		}
+		parent, rid := b.d.cfg.CgroupParent, b.rid
+		fd, err := unix.PidfdOpen(sentry, unix.PIDFD_NONBLOCK)
+		if err != nil { // gone already (ESRCH), or a kernel before 5.10
+			go func() {
+				<-b.done
+				_ = removeSplit(parent, rid)
+			}()
+			return
+		}
+		f := os.NewFile(uintptr(fd), "sentry-pidfd")
+		go func() {
+			defer f.Close()
+			if rc, err := f.SyscallConn(); err == nil {
+				_ = rc.Read(func(fd uintptr) bool {
+					p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+					n, err := unix.Poll(p, 0)
+					return err != nil || n > 0
+				})
+			} else {
+				<-b.done
+			}
+			_ = removeSplit(parent, rid)
+		}()
+	})
+}
+
+// isSentry: runsc runs the Sentry as `runsc-sandbox … boot …`, the gofer as
+// `runsc-gofer … gofer …`.
+func isSentry(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	for _, a := range bytes.Split(b, []byte{0}) {
+		if string(a) == "boot" {
+			return true
+		}
+	}
+	return false
 }
 
 // isStub: the Sentry and the gofer are children of `runsc run`; every other process

@@ -127,3 +127,40 @@ func wantQuota(t *testing.T, dir string, q time.Duration) {
 		t.Errorf("%s/%s = %s, want %s (period %v)", dir, file, got, want, sandbox.CPUPeriod)
 	}
 }
+
+// TestCPUSplitExit: a sandbox whose init exits by itself after the split ends at
+// once. (`runsc run` retries removing its cgroup for 5 s while the split's child is
+// in the way; the Sentry's watcher removes the child first.)
+func TestCPUSplitExit(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("gVisor sandboxes need root")
+	}
+	const parent = "hearth-gvisor-test"
+	d, err := New(Config{Runsc: runscPath(t), StateDir: stateDir(t), CgroupParent: parent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	p := sandboxtest.StartProbe(t, d, sandboxtest.BuildProbe(t).Spec(t))
+	p.Must("echo booted")
+	b := p.SB.(*box)
+	if err := b.LimitCPU(context.Background(), 0.1); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := p.Send("exit 0"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.SB.Done():
+		t.Logf("the sandbox ended %v after its init exited", time.Since(t0))
+	case <-time.After(4 * time.Second):
+		t.Fatalf("the sandbox had not ended %v after its init exited", time.Since(t0))
+	}
+	if err := p.SB.Kill(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if left := sandboxCgroups(parent, b.rid); len(left) > 0 {
+		t.Errorf("cgroups left: %v", left)
+	}
+}

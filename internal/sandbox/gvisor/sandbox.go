@@ -33,6 +33,8 @@ type box struct {
 	killed  bool
 	killMu  sync.Mutex
 	cleanMu sync.Once
+
+	watchOnce sync.Once // watchSentry (cpu.go)
 }
 
 var _ sandbox.Sandbox = (*box)(nil)

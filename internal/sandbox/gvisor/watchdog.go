@@ -129,6 +129,11 @@ func reap(cfg Config) (int, error) {
 		errs = append(errs, fmt.Errorf("gvisor: processes %v survived SIGKILL", left))
 	}
 	for _, id := range ids {
+		// The CPU split's children first: runsc would retry removing the sandbox's
+		// cgroup for 5 s while they are in the way.
+		if err := removeSplit(cfg.CgroupParent, id); err != nil {
+			errs = append(errs, err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		cmd := exec.CommandContext(ctx, cfg.Runsc, "--root", root, "--platform", cfg.Platform, "--network", "none", "delete", "--force", id)
 		out, err := cmd.CombinedOutput()
