@@ -435,7 +435,7 @@ func hearthColdStarts(ctx context.Context, c *lambda.Client, srv *hearthServer, 
 		if err := waitFunctionReady(ctx, c, name); err != nil {
 			return lat, reps, err
 		}
-		if !waitSettled(srv.cmd.Process.Pid, srv.dir, 15*time.Second) {
+		if !waitSettled(srv.cmd.Process.Pid, srv.dir, 15*time.Second, 2*time.Second) {
 			return lat, reps, errors.New("the previous sample's env was not reaped within 15s")
 		}
 		t0 := time.Now()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -189,7 +190,7 @@ func (s cpuSample) sub(o cpuSample) cpuSample {
 // and then until its processes and their descendants (spare sandboxes still
 // booting) have used no CPU for 100 ms, so that a cold-start sample does not share
 // two cores with the previous env's teardown or the next spare's boot.
-func waitSettled(pid int, dataDir string, timeout time.Duration) bool {
+func waitSettled(pid int, dataDir string, timeout, quietMax time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	quietSince := time.Time{}
 	for time.Now().Before(deadline) {
@@ -208,8 +209,8 @@ func waitSettled(pid int, dataDir string, timeout time.Duration) bool {
 		return false
 	}
 	// CPU times move in 10 ms ticks: two unchanged readings 50 ms apart, for at
-	// most 2 s (a server never quiet is measured as it is).
-	quietBy := time.Now().Add(2 * time.Second)
+	// most quietMax (a server never quiet is measured as it is).
+	quietBy := time.Now().Add(quietMax)
 	last, still := sampleCPU(pid), 0
 	for time.Now().Before(quietBy) && still < 2 {
 		time.Sleep(50 * time.Millisecond)
@@ -222,4 +223,32 @@ func waitSettled(pid int, dataDir string, timeout time.Duration) bool {
 		last = cur
 	}
 	return true
+}
+
+// waitSpares waits until the number of spare gVisor sandboxes (booted ahead, not
+// taken) has not changed for stable, for at most timeout. The driver boots them one
+// at a time with pauses between (it waits for idle CPU), which waitSettled's 100 ms
+// of quiet does not outlast.
+func waitSpares(dataDir string, stable, timeout time.Duration) {
+	count := func() int {
+		entries, _ := os.ReadDir(filepath.Join(dataDir, "sandbox", "gvisor", "bundles"))
+		n := 0
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), "spare-") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dataDir, "sandbox", "gvisor", "bundles", e.Name(), "env")); err != nil {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(timeout)
+	last, since := count(), time.Now()
+	for time.Now().Before(deadline) && time.Since(since) < stable {
+		time.Sleep(50 * time.Millisecond)
+		if n := count(); n != last {
+			last, since = n, time.Now()
+		}
+	}
 }

@@ -32,7 +32,7 @@ func serve(args []string) error {
 	concurrency := fs.Int("account-concurrency", 1000, "account concurrency limit")
 	driverName := fs.String("sandbox", "auto", "sandbox driver: gvisor, namespace, none (control plane only), or auto (gvisor where runsc works, else namespace)")
 	runscPath := fs.String("runsc", "", "path of gVisor's runsc (default: next to hearth, then PATH)")
-	preboot := fs.Bool("gvisor-preboot", true, "keep a gVisor sandbox booted ahead for each recently repeated sandbox shape (at most 2), so cold starts skip runsc's boot")
+	preboot := fs.Bool("gvisor-preboot", true, "keep gVisor sandboxes booted ahead for recently repeated sandbox shapes, as many as their last minute's largest burst of cold starts (at most 10 in all), so cold starts skip runsc's boot")
 	initPath := fs.String("init", "", "path of the static hearth-init (default: next to hearth)")
 	maxEnvs := fs.Int("max-envs", 0, "most execution environments this host runs at once (default 256)")
 	maxMemory := fs.Int("max-memory-mb", 0, "most memory (MB) all environments may have together (default 3/4 of RAM)")

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,10 +22,18 @@ import (
 // the function's code: hearth-init, PID 1, waits for its Init frame on stdin, which
 // carries the runtime command and the environment. So once a sandbox shape (every
 // field of the spec but its ID, its stderr and the source of /var/task) has been
-// started twice, the driver keeps one sandbox of that shape booted ahead, with
-// /var/task mounted from an empty directory of its own (the slot). Start takes it,
+// started twice, the driver keeps sandboxes of that shape booted ahead, with
+// /var/task mounted from an empty directory of its own (the slot). Start takes one,
 // hard-links the function's code into the slot (read-only inside, as before), and
-// boots the next one in the background.
+// the driver boots replacements in the background.
+//
+// How many: as many as the largest burst of Starts of that shape in the last
+// demandWindow (a burst: Starts less than burstGap apart), at least one, at most
+// maxReady in all. Ten parallel first invocations spent ~0.6 s of CPU each, ~0.4 s
+// of it booting the Sentry, so a burst that finds its sandboxes booted needs a
+// third of the CPU. Replacements wait until the shape's burst has paused
+// (refillAfter), one at a time, so they do not take CPU from the starts they are
+// meant to spare; spares beyond the demand are killed once it has passed.
 //
 // The code cannot be bind-mounted onto the slot instead: the Sentry opened the
 // slot's directory when it booted, and a mount on top of it afterwards stays
@@ -32,8 +42,16 @@ import (
 // ordinary path.
 
 const (
-	// maxReady bounds the booted, unused sandboxes (memory the host's envs cannot use).
-	maxReady = 2
+	// maxReady bounds the booted, unused sandboxes (memory the host's envs cannot
+	// use: ~30 MB each, idle).
+	maxReady = 10
+	// burstGap, demandWindow, refillAfter: see above.
+	burstGap     = 2 * time.Second
+	demandWindow = time.Minute
+	refillAfter  = 250 * time.Millisecond
+	// maxBusyToBoot: a spare is booted only while the host's CPUs were less busy
+	// than this over the last refillAfter.
+	maxBusyToBoot = 0.5
 	// maxSlotEntries bounds the files and directories linked into a slot.
 	maxSlotEntries = 4096
 	// taskTarget is the mount a pre-booted sandbox receives the code on.
@@ -47,16 +65,55 @@ type preboot struct {
 	d *Driver
 
 	mu      sync.Mutex
-	ready   map[string]*box // shape → booted and not taken
-	order   []string        // shapes in ready, least recently booted first
-	booting map[string]bool
-	seen    map[string]int // shape → Starts seen
+	ready   map[string][]*box // shape → booted and not taken (no empty lists)
+	order   []*box            // every ready sandbox, least recently booted first
+	booting map[string]bool   // shape → a refill loop runs
+	demand  map[string]*demand
 	closed  bool
+	stop    chan struct{}
 	wg      sync.WaitGroup
 }
 
+// demand is what a shape's Starts asked for lately.
+type demand struct {
+	seen   int       // Starts
+	last   time.Time // the latest Start
+	burst  int       // Starts in the current burst
+	peak   int       // the largest burst in the window
+	peakAt time.Time // when it was
+}
+
+// record counts a Start at now.
+func (dm *demand) record(now time.Time) {
+	dm.seen++
+	if now.Sub(dm.last) < burstGap {
+		dm.burst++
+	} else {
+		dm.burst = 1
+	}
+	dm.last = now
+	if dm.burst >= dm.peak || now.Sub(dm.peakAt) > demandWindow {
+		dm.peak, dm.peakAt = dm.burst, now
+	}
+}
+
 func newPreboot(d *Driver) *preboot {
-	return &preboot{d: d, ready: map[string]*box{}, booting: map[string]bool{}, seen: map[string]int{}}
+	p := &preboot{d: d, ready: map[string][]*box{}, booting: map[string]bool{}, demand: map[string]*demand{}, stop: make(chan struct{})}
+	p.wg.Add(1)
+	go p.trimLoop()
+	return p
+}
+
+// want is how many sandboxes of a shape to keep ready; p.mu held.
+func (p *preboot) want(key string, now time.Time) int {
+	dm := p.demand[key]
+	if dm == nil || dm.seen < 2 {
+		return 0
+	}
+	if now.Sub(dm.peakAt) > demandWindow {
+		return 1
+	}
+	return min(max(dm.peak, 1), maxReady)
 }
 
 // shape is what two specs must share for a sandbox booted for one to serve the
@@ -76,27 +133,34 @@ func shape(spec sandbox.Spec) (string, int) {
 }
 
 // take returns a booted sandbox for spec with its code in place, or nil; either way
-// it may boot one for the next Start of this shape.
+// it may start refilling this shape's spares.
 func (p *preboot) take(spec sandbox.Spec) *box {
 	key, task := shape(spec)
 	if task < 0 {
 		return nil
 	}
+	now := time.Now()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil
 	}
-	b := p.ready[key]
-	if b != nil {
-		delete(p.ready, key)
-		p.order = remove(p.order, key)
+	var b *box
+	if r := p.ready[key]; len(r) > 0 {
+		b = r[len(r)-1]
+		p.setReady(key, r[:len(r)-1])
+		p.order = removeBox(p.order, b)
 	}
-	if len(p.seen) > 1024 {
-		p.seen = map[string]int{} // forget shapes rather than grow without bound
+	if len(p.demand) > 1024 {
+		p.demand = map[string]*demand{} // forget shapes rather than grow without bound
 	}
-	p.seen[key]++
-	again := p.seen[key] >= 2
+	dm := p.demand[key]
+	if dm == nil {
+		dm = &demand{}
+		p.demand[key] = dm
+	}
+	dm.record(now)
+	refill := p.want(key, now) > 0
 	p.mu.Unlock()
 
 	if b != nil {
@@ -105,16 +169,26 @@ func (p *preboot) take(spec sandbox.Spec) *box {
 			b = nil
 		}
 	}
-	if b != nil || again {
-		p.boot(key, spec)
+	if refill {
+		p.refill(key, spec)
 	}
 	return b
 }
 
-// boot starts a sandbox of spec's shape in the background, unless one is booting.
-func (p *preboot) boot(key string, spec sandbox.Spec) {
+// setReady stores a shape's ready list, dropping the key when it is empty; p.mu held.
+func (p *preboot) setReady(key string, r []*box) {
+	if len(r) == 0 {
+		delete(p.ready, key)
+		return
+	}
+	p.ready[key] = r
+}
+
+// refill boots sandboxes of spec's shape in the background, one at a time, until
+// the shape has as many ready as it wants; unless a refill of it runs already.
+func (p *preboot) refill(key string, spec sandbox.Spec) {
 	p.mu.Lock()
-	if p.closed || p.booting[key] || p.ready[key] != nil {
+	if p.closed || p.booting[key] {
 		p.mu.Unlock()
 		return
 	}
@@ -123,37 +197,149 @@ func (p *preboot) boot(key string, spec sandbox.Spec) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		b, err := p.d.bootSpare(spec)
-		p.mu.Lock()
-		delete(p.booting, key)
-		if err != nil || p.closed {
-			p.mu.Unlock()
-			if b != nil {
-				b.Kill(context.Background())
+		for {
+			// Wait for the burst to pause: the starts need the CPU now.
+			p.mu.Lock()
+			var quiet time.Duration
+			if dm := p.demand[key]; dm != nil {
+				quiet = refillAfter - time.Since(dm.last)
 			}
-			return
-		}
-		p.ready[key] = b
-		p.order = append(p.order, key)
-		var evicted []*box
-		for len(p.order) > maxReady {
-			evicted = append(evicted, p.ready[p.order[0]])
-			delete(p.ready, p.order[0])
-			p.order = p.order[1:]
-		}
-		p.mu.Unlock()
-		for _, e := range evicted {
-			e.Kill(context.Background())
+			p.mu.Unlock()
+			if quiet > 0 {
+				select {
+				case <-time.After(quiet):
+					continue
+				case <-p.stop:
+				}
+			}
+			p.mu.Lock()
+			if p.closed || len(p.ready[key]) >= p.want(key, time.Now()) {
+				delete(p.booting, key)
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+			// Spares are booted with CPU nobody else wants: the starts of the burst
+			// go on for seconds after its last Start, and a boot beside them slowed
+			// ten parallel cold starts by a third.
+			if busy := hostBusy(refillAfter); busy > maxBusyToBoot {
+				continue
+			}
+			b, err := p.d.bootSpare(spec)
+			p.mu.Lock()
+			if err != nil || p.closed {
+				delete(p.booting, key)
+				p.mu.Unlock()
+				if b != nil {
+					b.Kill(context.Background())
+				}
+				return
+			}
+			p.setReady(key, append(p.ready[key], b))
+			p.order = append(p.order, b)
+			evicted := p.evictLocked()
+			p.mu.Unlock()
+			for _, e := range evicted {
+				e.Kill(context.Background())
+			}
 		}
 	}()
+}
+
+// hostBusy is the fraction of the host's CPU time that was not idle over d
+// (/proc/stat); 0 when it cannot be read.
+func hostBusy(d time.Duration) float64 {
+	read := func() (busy, total uint64) {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return 0, 0
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		if len(f) < 5 || f[0] != "cpu" {
+			return 0, 0
+		}
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			total += n
+			if i != 3 && i != 4 { // idle, iowait
+				busy += n
+			}
+		}
+		return busy, total
+	}
+	b0, t0 := read()
+	time.Sleep(d)
+	b1, t1 := read()
+	if t1 <= t0 {
+		return 0
+	}
+	return float64(b1-b0) / float64(t1-t0)
+}
+
+// evictLocked drops the least recently booted spares past maxReady; p.mu held.
+func (p *preboot) evictLocked() []*box {
+	var evicted []*box
+	for len(p.order) > maxReady {
+		evicted = append(evicted, p.order[0])
+		p.dropLocked(p.order[0])
+	}
+	return evicted
+}
+
+// dropLocked forgets a ready sandbox; p.mu held.
+func (p *preboot) dropLocked(b *box) {
+	p.order = removeBox(p.order, b)
+	for key, r := range p.ready {
+		if i := indexBox(r, b); i >= 0 {
+			p.setReady(key, append(r[:i:i], r[i+1:]...))
+			return
+		}
+	}
+}
+
+// trimLoop kills, every few seconds, the spares a shape no longer wants (its
+// burst has left the window).
+func (p *preboot) trimLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		var extra []*box
+		p.mu.Lock()
+		for key, r := range p.ready {
+			if n := len(r) - p.want(key, now); n > 0 {
+				// The oldest first: they are at the front of the list.
+				extra = append(extra, r[:n]...)
+			}
+		}
+		for _, b := range extra {
+			p.dropLocked(b)
+		}
+		p.mu.Unlock()
+		for _, b := range extra {
+			b.Kill(context.Background())
+		}
+	}
 }
 
 // close kills the spare sandboxes and waits for boots in progress.
 func (p *preboot) close() {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
 	p.closed = true
-	spares := p.ready
-	p.ready, p.order = map[string]*box{}, nil
+	close(p.stop)
+	spares := p.order
+	p.ready, p.order = map[string][]*box{}, nil
 	p.mu.Unlock()
 	p.wg.Wait()
 	for _, b := range spares {
@@ -161,13 +347,20 @@ func (p *preboot) close() {
 	}
 }
 
-func remove(s []string, v string) []string {
-	for i := range s {
-		if s[i] == v {
-			return append(s[:i], s[i+1:]...)
-		}
+func removeBox(s []*box, b *box) []*box {
+	if i := indexBox(s, b); i >= 0 {
+		return append(s[:i:i], s[i+1:]...)
 	}
 	return s
+}
+
+func indexBox(s []*box, b *box) int {
+	for i := range s {
+		if s[i] == b {
+			return i
+		}
+	}
+	return -1
 }
 
 // bootSpare runs a sandbox of spec's shape whose /var/task is an empty slot.
