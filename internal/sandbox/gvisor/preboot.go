@@ -43,7 +43,7 @@ import (
 
 const (
 	// maxReady bounds the booted, unused sandboxes (memory the host's envs cannot
-	// use: ~30 MB each, idle).
+	// use: ~17 MB each, idle, as their memory cgroups count it).
 	maxReady = 10
 	// burstGap, demandWindow, refillAfter: see above.
 	burstGap     = 2 * time.Second
