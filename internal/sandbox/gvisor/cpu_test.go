@@ -20,23 +20,9 @@ import (
 // outside it under the larger total, keeps processes the function starts later
 // inside, and Kill leaves no cgroup behind.
 func TestCPUSplit(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("gVisor sandboxes need root")
-	}
-	const parent = "hearth-gvisor-test"
-	d, err := New(Config{Runsc: runscPath(t), StateDir: stateDir(t), CgroupParent: parent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	p := sandboxtest.StartProbe(t, d, sandboxtest.BuildProbe(t).Spec(t))
-	b := p.SB.(*box)
 	const cpus = 0.1
+	p, b := startLimited(t, cpus)
 	ctx := context.Background()
-	p.Must("echo booted") // LimitCPU comes after the init phase
-	if err := b.LimitCPU(ctx, cpus); err != nil {
-		t.Fatal(err)
-	}
 	top := filepath.Join("/sys/fs/cgroup/cpu", parent, b.rid)
 	outside := top
 	if cgroupV2() {
@@ -106,6 +92,29 @@ func TestCPUSplit(t *testing.T) {
 	}
 }
 
+const parent = "hearth-gvisor-test"
+
+// startLimited starts a probe sandbox and, once its init phase is over (it
+// answers), limits it to cpus as the worker does.
+func startLimited(t *testing.T, cpus float64) (*sandboxtest.Probe, *box) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("gVisor sandboxes need root")
+	}
+	d, err := New(Config{Runsc: runscPath(t), StateDir: stateDir(t), CgroupParent: parent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	p := sandboxtest.StartProbe(t, d, sandboxtest.BuildProbe(t).Spec(t))
+	p.Must("echo booted")
+	b := p.SB.(*box)
+	if err := b.LimitCPU(context.Background(), cpus); err != nil {
+		t.Fatal(err)
+	}
+	return p, b
+}
+
 // wantQuota checks a cgroup's CFS quota (q < 0: none).
 func wantQuota(t *testing.T, dir string, q time.Duration) {
 	t.Helper()
@@ -132,21 +141,7 @@ func wantQuota(t *testing.T, dir string, q time.Duration) {
 // once. (`runsc run` retries removing its cgroup for 5 s while the split's child is
 // in the way; the Sentry's watcher removes the child first.)
 func TestCPUSplitExit(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("gVisor sandboxes need root")
-	}
-	const parent = "hearth-gvisor-test"
-	d, err := New(Config{Runsc: runscPath(t), StateDir: stateDir(t), CgroupParent: parent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	p := sandboxtest.StartProbe(t, d, sandboxtest.BuildProbe(t).Spec(t))
-	p.Must("echo booted")
-	b := p.SB.(*box)
-	if err := b.LimitCPU(context.Background(), 0.1); err != nil {
-		t.Fatal(err)
-	}
+	p, b := startLimited(t, 0.1)
 	t0 := time.Now()
 	if err := p.Send("exit 0"); err != nil {
 		t.Fatal(err)
