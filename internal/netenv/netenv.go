@@ -43,6 +43,8 @@ type Config struct {
 	Name string
 	// HostNS is the namespace the host side lives in; zero: the caller's.
 	HostNS netns.NsHandle
+	// Policy is what the firewall (firewall.go) lets envs reach.
+	Policy Policy
 }
 
 // Network is the host side of every env's network.
@@ -122,6 +124,10 @@ func Open(cfg Config) (*Network, error) {
 		n.Close()
 		return nil, fmt.Errorf("netenv: route the env subnet %v: %w", cfg.Subnet, err)
 	}
+	if err := n.setFirewall(cfg.Policy); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -146,10 +152,10 @@ func (n *Network) checkFree() error {
 // Gateway is the address envs reach the host at.
 func (n *Network) Gateway() netip.Addr { return n.gw }
 
-// Close removes the host side: the bridge and every host-side veth (their env
-// sides go with them).
+// Close removes the host side: the firewall, the bridge and every host-side veth
+// (their env sides go with them).
 func (n *Network) Close() error {
-	err := n.removeLinks()
+	err := errors.Join(n.removeFirewall(), n.removeLinks())
 	n.host.Close()
 	return err
 }

@@ -56,9 +56,17 @@ func inNS(t *testing.T, ns netns.NsHandle, f func()) {
 	f()
 }
 
+// testListenPort stands for Hearth's function-facing listener in the tests.
+const testListenPort = 7101
+
 func openTest(t *testing.T, host netns.NsHandle, subnet string) *Network {
 	t.Helper()
-	n, err := Open(Config{Subnet: netip.MustParsePrefix(subnet), Name: t.Name(), HostNS: host})
+	return openPolicy(t, host, subnet, Policy{Egress: EgressInternet, ListenPort: testListenPort})
+}
+
+func openPolicy(t *testing.T, host netns.NsHandle, subnet string, p Policy) *Network {
+	t.Helper()
+	n, err := Open(Config{Subnet: netip.MustParsePrefix(subnet), Name: t.Name(), HostNS: host, Policy: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +119,7 @@ func TestPlumb(t *testing.T) {
 
 	// A server on the gateway answers the env, and sees the env's own address.
 	var ln net.Listener
-	inNS(t, host, func() { ln, err = net.Listen("tcp", "10.213.7.1:0") })
+	inNS(t, host, func() { ln, err = net.Listen("tcp", "10.213.7.1:7101") })
 	if err != nil {
 		t.Fatal(err)
 	}
