@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) ./internal/agentproto/
 	$(GO) test -run='^$$' -fuzz='^FuzzReadRequest$$' -fuzztime=$(FUZZTIME) ./internal/agent/
 	$(GO) test -run='^$$' -fuzz='^FuzzChildConfig$$' -fuzztime=$(FUZZTIME) ./internal/sandbox/namespace/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseRule$$' -fuzztime=$(FUZZTIME) ./internal/netenv/
 
 test: test-deps build lint unit e2e cli fuzz
 
