@@ -213,7 +213,10 @@ func (p *preboot) refill(key string, spec sandbox.Spec) {
 				}
 			}
 			p.mu.Lock()
-			if p.closed || len(p.ready[key]) >= p.want(key, time.Now()) {
+			// Stop at the shape's want, or when the spares are at maxReady in all:
+			// shapes that together want more would otherwise evict each other's
+			// spares and boot forever.
+			if p.closed || len(p.ready[key]) >= p.want(key, time.Now()) || len(p.order) >= maxReady {
 				delete(p.booting, key)
 				p.mu.Unlock()
 				return
