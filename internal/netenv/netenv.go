@@ -45,6 +45,9 @@ type Config struct {
 	HostNS netns.NsHandle
 	// Policy is what the firewall (firewall.go) lets envs reach.
 	Policy Policy
+	// ResolvConf, when set, is where Open writes the envs' /etc/resolv.conf,
+	// derived from the host's (resolv.go).
+	ResolvConf string
 }
 
 // Network is the host side of every env's network.
@@ -127,6 +130,12 @@ func Open(cfg Config) (*Network, error) {
 	if err := n.setFirewall(cfg.Policy); err != nil {
 		n.Close()
 		return nil, err
+	}
+	if cfg.ResolvConf != "" {
+		if err := writeResolvConf("/etc/resolv.conf", cfg.ResolvConf); err != nil {
+			n.Close()
+			return nil, err
+		}
 	}
 	return n, nil
 }
@@ -243,6 +252,24 @@ func (n *Network) plumb(env netns.NsHandle, l *Lease) error {
 	}
 	return nil
 }
+
+// Attach plumbs the namespace at nsPath (sandbox.Network): the env's address and
+// a release that unplumbs it.
+func (n *Network) Attach(nsPath string) (netip.Addr, func(), error) {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return netip.Addr{}, nil, fmt.Errorf("netenv: open %s: %w", nsPath, err)
+	}
+	defer ns.Close()
+	l, err := n.Plumb(ns)
+	if err != nil {
+		return netip.Addr{}, nil, err
+	}
+	return l.Addr, func() { n.Release(l) }, nil
+}
+
+// ResolvConf is the file Open wrote for the envs' /etc/resolv.conf, or "".
+func (n *Network) ResolvConf() string { return n.cfg.ResolvConf }
 
 // Release deletes the env's link (the host side takes the env side with it) and
 // frees its address. It takes tens of milliseconds: call it off the request path.

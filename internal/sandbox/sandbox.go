@@ -22,7 +22,8 @@
 // Spec.UID/GID (Lambda's sbx_user1051 is 993), switched to by the init, with no
 // capabilities at all. Because the two differ, the function can neither signal,
 // trace nor open /proc/1/{mem,fd,environ} of the init, the process the worker
-// trusts for results. No host process is visible; the network is loopback only;
+// trusts for results. No host process is visible; the network is loopback only
+// unless the driver has a Network (then eth0 too, with the firewall's rules);
 // memory is limited to Spec.MemoryMB, CPU to Spec.CPUs, processes to Spec.Pids,
 // open files to Spec.NoFile.
 package sandbox
@@ -31,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/netip"
 	"time"
 )
 
@@ -69,6 +71,18 @@ type Spec struct {
 	// Stderr receives what the init writes to its stderr (its own diagnostics, not
 	// the function's logs, which travel on the stream). Nil discards it.
 	Stderr io.Writer
+}
+
+// Network links sandboxes to the host beyond loopback (package netenv is the one
+// there is). A driver given one attaches every sandbox's network namespace before
+// the init runs and releases it once the sandbox is gone; without one, sandboxes
+// have loopback only.
+type Network interface {
+	// Attach gives the network namespace at nsPath (e.g. /proc/PID/ns/net) an
+	// address and routes to the host; release undoes it.
+	Attach(nsPath string) (addr netip.Addr, release func(), err error)
+	// ResolvConf is a host file for the sandbox's /etc/resolv.conf ("": none).
+	ResolvConf() string
 }
 
 // Stats are measured, not guessed.

@@ -19,10 +19,11 @@ import (
 
 // sandboxProc is one running sandbox: its PID-namespace init, cgroup and stream.
 type sandboxProc struct {
-	id     string
-	cmd    *exec.Cmd
-	cg     cgroup
-	stream *stream
+	id      string
+	cmd     *exec.Cmd
+	cg      cgroup
+	stream  *stream
+	unplumb func() // releases the network link once the init is gone; nil without
 
 	done   chan struct{}
 	copied chan struct{} // the init's stderr has been copied to Spec.Stderr
@@ -65,6 +66,10 @@ func (s *sandboxProc) Err() error {
 // everything else in it, so this is the sandbox's end.
 func (s *sandboxProc) wait() {
 	err := s.cmd.Wait()
+	if s.unplumb != nil {
+		// Tens of milliseconds (the link's deletion): not on the way to done.
+		go s.unplumb()
+	}
 	// Everything in the PID namespace is gone, so the stderr pipe has no writer
 	// left; finish copying before telling anyone the sandbox is done.
 	<-s.copied
