@@ -1,12 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
+	"github.com/hearthfn/hearth/internal/netenv"
 	"github.com/hearthfn/hearth/internal/sandbox"
 	"github.com/hearthfn/hearth/internal/sandbox/gvisor"
 	"github.com/hearthfn/hearth/internal/sandbox/namespace"
@@ -21,9 +25,9 @@ import (
 // second: past the ready ones, a burst's setup processes are forked one at a time,
 // and with the driver's default of two, eight of ten queued for 0.4-1.2 s on two
 // busy cores. Ten idle hearth-inits hold ~5 MB.
-func newDriver(name, dataDir, runsc, initBin string, preboot bool, log *slog.Logger) (sandbox.Driver, error) {
+func newDriver(name, dataDir, runsc, initBin string, preboot bool, network sandbox.Network, log *slog.Logger) (sandbox.Driver, error) {
 	nsDriver := func() (sandbox.Driver, error) {
-		return namespace.New(namespace.Config{StateDir: filepath.Join(dataDir, "sandbox", "namespace"), Exe: initBin, Warm: 10, Logger: log})
+		return namespace.New(namespace.Config{StateDir: filepath.Join(dataDir, "sandbox", "namespace"), Exe: initBin, Warm: 10, Logger: log, Network: network})
 	}
 	gvDriver := func() (sandbox.Driver, error) {
 		path := runsc
@@ -53,6 +57,52 @@ func newDriver(name, dataDir, runsc, initBin string, preboot bool, log *slog.Log
 		return nsDriver()
 	}
 	return nil, fmt.Errorf("unknown --sandbox %q (want gvisor, namespace, none or auto)", name)
+}
+
+// openNetwork sets up the envs' network for --egress internet or hearth-only (nil
+// for none). Only the namespace driver attaches it so far: the gVisor driver must
+// plumb a sandbox before runsc boots it (issue 7).
+func openNetwork(dataDir, driver, egress, allow, deny, subnet string) (*netenv.Network, error) {
+	mode := netenv.Egress(egress)
+	switch mode {
+	case netenv.EgressNone:
+		if allow != "" || deny != "" {
+			return nil, errors.New("--egress-allow and --egress-deny need --egress internet or hearth-only")
+		}
+		return nil, nil
+	case netenv.EgressInternet, netenv.EgressHearthOnly:
+	default:
+		return nil, fmt.Errorf("--egress %q: want internet, hearth-only or none", egress)
+	}
+	if driver != "namespace" {
+		return nil, fmt.Errorf("--egress %s needs --sandbox namespace for now (gVisor sandboxes get their network in a later step; use --egress none with gVisor)", egress)
+	}
+	p := netenv.Policy{Egress: mode}
+	for _, f := range []struct {
+		flag, list string
+		into       *[]netenv.Rule
+	}{{"--egress-allow", allow, &p.Allow}, {"--egress-deny", deny, &p.Deny}} {
+		for _, s := range strings.Split(f.list, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			r, err := netenv.ParseRule(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.flag, err)
+			}
+			*f.into = append(*f.into, r)
+		}
+	}
+	pre, err := netip.ParsePrefix(subnet)
+	if err != nil {
+		return nil, fmt.Errorf("--env-subnet %q: %w", subnet, err)
+	}
+	return netenv.Open(netenv.Config{
+		Subnet:     pre,
+		Name:       dataDir,
+		Policy:     p,
+		ResolvConf: filepath.Join(dataDir, "network", "resolv.conf"),
+	})
 }
 
 // besideSelf is a file next to the running hearth binary.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hearthfn/hearth/internal/daemon"
 	"github.com/hearthfn/hearth/internal/lambdaapi"
+	"github.com/hearthfn/hearth/internal/sandbox"
 )
 
 func serve(args []string) error {
@@ -41,6 +42,10 @@ func serve(args []string) error {
 	maxInflightBody := fs.Int("max-inflight-body-mb", lambdaapi.DefaultMaxInflightBodyBytes>>20, "most request-body megabytes the API holds at once; past it requests get 429 TooManyRequestsException")
 	gcFirstRun := fs.Duration("gc-first-run", 30*time.Second, "when the first garbage collection of orphaned versions, aliases and code runs after start (then hourly)")
 	debugListen := fs.String("debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address; keep it on loopback")
+	egress := fs.String("egress", "none", "where functions may connect: internet (anywhere but the host, link-local addresses and other envs), hearth-only (the allow rules only), or none (loopback only). Namespace driver only, for now")
+	egressAllow := fs.String("egress-allow", "", "comma-separated destinations functions may reach even where --egress refuses them, the host's own addresses included: CIDR or CIDR:port (e.g. 10.0.0.0/8,192.0.2.10/32:5432)")
+	egressDeny := fs.String("egress-deny", "", "comma-separated destinations functions may never reach (checked before --egress-allow): CIDR or CIDR:port")
+	envSubnet := fs.String("env-subnet", "10.213.0.0/16", "IPv4 subnet of the envs' addresses; its first address is the host's side (the gateway)")
 	_ = fs.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -57,7 +62,18 @@ func serve(args []string) error {
 	if initBin == "" {
 		initBin = besideSelf("hearth-init")
 	}
-	drv, err := newDriver(*driverName, dataDir, *runscPath, initBin, *preboot, log)
+	network, err := openNetwork(dataDir, *driverName, *egress, *egressAllow, *egressDeny, *envSubnet)
+	if err != nil {
+		return err
+	}
+	if network != nil {
+		defer network.Close()
+	}
+	var sbNet sandbox.Network
+	if network != nil {
+		sbNet = network
+	}
+	drv, err := newDriver(*driverName, dataDir, *runscPath, initBin, *preboot, sbNet, log)
 	if err != nil {
 		return err
 	}

@@ -189,7 +189,7 @@ func (n *Network) removeFirewall() error {
 
 func (n *Network) nft() (*nftables.Conn, error) {
 	opts := []nftables.ConnOption{nftables.AsLasting()}
-	if n.cfg.HostNS.IsOpen() {
+	if n.cfg.HostNS > 0 {
 		opts = append(opts, nftables.WithNetNSFd(int(n.cfg.HostNS)))
 	}
 	c, err := nftables.New(opts...)
@@ -212,30 +212,62 @@ func (n *Network) findTable(c *nftables.Conn) *nftables.Table {
 	return nil
 }
 
-// enableForwarding turns on IPv4 forwarding in the host namespace: envs' traffic
-// to anywhere but the host is forwarded. It is left on: another program may rely
-// on it by then, and the firewall, not the sysctl, is what refuses.
+// enableForwarding turns on IPv4 forwarding in the host namespace (envs' traffic
+// to anywhere but the host is forwarded); Close puts back what it found.
 func (n *Network) enableForwarding() error {
-	write := func() error {
-		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
-	}
-	if !n.cfg.HostNS.IsOpen() {
-		return write()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		// A thread of its own, dropped afterwards: it changes namespace.
-		runtime.LockOSThread()
-		if err := netns.Set(n.cfg.HostNS); err != nil {
-			errc <- err
-			return
-		}
-		errc <- write()
-	}()
-	if err := <-errc; err != nil {
+	was, err := n.forwarding("1")
+	if err != nil {
 		return fmt.Errorf("netenv: enable IPv4 forwarding: %w", err)
 	}
+	if was != "1" {
+		n.forwardWas = was
+	}
 	return nil
+}
+
+// restoreForwarding undoes enableForwarding.
+func (n *Network) restoreForwarding() error {
+	if n.forwardWas == "" {
+		return nil
+	}
+	if _, err := n.forwarding(n.forwardWas); err != nil {
+		return fmt.Errorf("netenv: restore IPv4 forwarding: %w", err)
+	}
+	n.forwardWas = ""
+	return nil
+}
+
+// forwarding sets net.ipv4.ip_forward in the host namespace and returns what it was.
+func (n *Network) forwarding(v string) (string, error) {
+	const path = "/proc/sys/net/ipv4/ip_forward"
+	set := func() (string, error) {
+		old, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(old)), os.WriteFile(path, []byte(v), 0o644)
+	}
+	if n.cfg.HostNS <= 0 {
+		return set()
+	}
+	type result struct {
+		old string
+		err error
+	}
+	rc := make(chan result, 1)
+	go func() {
+		// A thread of its own, never unlocked: it changes namespace, and the
+		// runtime drops it when the goroutine ends.
+		runtime.LockOSThread()
+		if err := netns.Set(n.cfg.HostNS); err != nil {
+			rc <- result{err: err}
+			return
+		}
+		old, err := set()
+		rc <- result{old, err}
+	}()
+	r := <-rc
+	return r.old, r.err
 }
 
 // Expressions. Register 1 throughout.

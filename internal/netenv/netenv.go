@@ -41,7 +41,8 @@ type Config struct {
 	// Name tells this Network's interfaces from another's on the same host (two
 	// servers with their own data directories): it is hashed into their names.
 	Name string
-	// HostNS is the namespace the host side lives in; zero: the caller's.
+	// HostNS is the namespace the host side lives in; zero (not a descriptor a
+	// namespace is ever on): the caller's.
 	HostNS netns.NsHandle
 	// Policy is what the firewall (firewall.go) lets envs reach.
 	Policy Policy
@@ -57,6 +58,8 @@ type Network struct {
 	prefix string // host-side interface names: prefix + a lease number
 	bridge string
 	host   *netlink.Handle
+
+	forwardWas string // ip_forward before Open turned it on; "" if it did not
 
 	mu     sync.Mutex
 	leased map[netip.Addr]bool
@@ -90,7 +93,7 @@ func Open(cfg Config) (*Network, error) {
 	}
 	n.next = n.gw.Next()
 	var err error
-	if cfg.HostNS.IsOpen() {
+	if cfg.HostNS > 0 {
 		n.host, err = netlink.NewHandleAt(cfg.HostNS)
 	} else {
 		n.host, err = netlink.NewHandle()
@@ -164,7 +167,7 @@ func (n *Network) Gateway() netip.Addr { return n.gw }
 // Close removes the host side: the firewall, the bridge and every host-side veth
 // (their env sides go with them).
 func (n *Network) Close() error {
-	err := errors.Join(n.removeFirewall(), n.removeLinks())
+	err := errors.Join(n.removeFirewall(), n.removeLinks(), n.restoreForwarding())
 	n.host.Close()
 	return err
 }
