@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,8 +78,7 @@ func (b *box) LimitCPU(ctx context.Context, cpus float64) error {
 			return err
 		}
 	}
-	// The total first when it grows and last when it shrinks is not needed: a
-	// child's quota may exceed its parent's, the parent's simply binds.
+	// In either order: a child's quota may exceed its parent's (the parent's binds).
 	if err := setQuota(top, tq); err != nil {
 		return err
 	}
@@ -133,7 +134,7 @@ func (b *box) splitV2(top string) error {
 		}
 	}
 	sub := filepath.Join(top, "cgroup.subtree_control")
-	if cur, _ := os.ReadFile(sub); !bytes.Contains(cur, []byte("cpu")) {
+	if cur, _ := os.ReadFile(sub); !slices.Contains(strings.Fields(string(cur)), "cpu") {
 		if err := os.WriteFile(sub, []byte("+cpu"), 0o644); err != nil {
 			return fmt.Errorf("gvisor: enable cpu for the sandbox's children: %w", err)
 		}
