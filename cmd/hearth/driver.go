@@ -62,7 +62,7 @@ func newDriver(name, dataDir, runsc, initBin string, preboot bool, network sandb
 // openNetwork sets up the envs' network for --egress internet or hearth-only (nil
 // for none). Only the namespace driver attaches it so far: the gVisor driver must
 // plumb a sandbox before runsc boots it (issue 7).
-func openNetwork(dataDir, driver, egress, allow, deny, subnet string) (*netenv.Network, error) {
+func openNetwork(dataDir, driver, egress, allow, deny, subnet string, functionPort uint16) (*netenv.Network, error) {
 	mode := netenv.Egress(egress)
 	switch mode {
 	case netenv.EgressNone:
@@ -77,7 +77,7 @@ func openNetwork(dataDir, driver, egress, allow, deny, subnet string) (*netenv.N
 	if driver != "namespace" {
 		return nil, fmt.Errorf("--egress %s needs --sandbox namespace for now (gVisor sandboxes get their network in a later step; use --egress none with gVisor)", egress)
 	}
-	p := netenv.Policy{Egress: mode}
+	p := netenv.Policy{Egress: mode, ListenPort: functionPort}
 	for _, f := range []struct {
 		flag, list string
 		into       *[]netenv.Rule

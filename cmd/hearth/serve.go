@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,7 @@ func serve(args []string) error {
 	egressAllow := fs.String("egress-allow", "", "comma-separated destinations functions may reach even where --egress refuses them, the host's own addresses included: CIDR or CIDR:port (e.g. 10.0.0.0/8,192.0.2.10/32:5432)")
 	egressDeny := fs.String("egress-deny", "", "comma-separated destinations functions may never reach (checked before --egress-allow): CIDR or CIDR:port")
 	envSubnet := fs.String("env-subnet", "10.213.0.0/16", "IPv4 subnet of the envs' addresses; its first address is the host's side (the gateway)")
+	functionPort := fs.Int("function-port", 9061, "with --egress internet or hearth-only: the port of the API's second listener, on the gateway, for functions (their AWS_ENDPOINT_URL_LAMBDA)")
 	_ = fs.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -62,7 +64,10 @@ func serve(args []string) error {
 	if initBin == "" {
 		initBin = besideSelf("hearth-init")
 	}
-	network, err := openNetwork(dataDir, *driverName, *egress, *egressAllow, *egressDeny, *envSubnet)
+	if *functionPort <= 0 || *functionPort > 65535 {
+		return fmt.Errorf("--function-port %d: want 1-65535", *functionPort)
+	}
+	network, err := openNetwork(dataDir, *driverName, *egress, *egressAllow, *egressDeny, *envSubnet, uint16(*functionPort))
 	if err != nil {
 		return err
 	}
@@ -70,8 +75,11 @@ func serve(args []string) error {
 		defer network.Close()
 	}
 	var sbNet sandbox.Network
+	var functionListen, functionEndpoint string
 	if network != nil {
 		sbNet = network
+		functionListen = net.JoinHostPort(network.Gateway().String(), strconv.Itoa(*functionPort))
+		functionEndpoint = "http://" + functionListen
 	}
 	drv, err := newDriver(*driverName, dataDir, *runscPath, initBin, *preboot, sbNet, log)
 	if err != nil {
@@ -84,6 +92,8 @@ func serve(args []string) error {
 	}
 	d, err := daemon.New(daemon.Config{
 		Listen:               *listen,
+		FunctionListen:       functionListen,
+		FunctionEndpoint:     functionEndpoint,
 		DataDir:              dataDir,
 		Region:               *region,
 		AccountID:            *account,

@@ -28,11 +28,15 @@ import (
 
 // Config is a node's configuration.
 type Config struct {
-	Listen    string // API address, e.g. 127.0.0.1:9060; port 0 picks a free one
-	DataDir   string
-	Region    string
-	AccountID string
-	NATSURL   string // external NATS; empty runs the embedded server
+	Listen string // API address, e.g. 127.0.0.1:9060; port 0 picks a free one
+	// FunctionListen, when set, serves the same API on a second address, the one
+	// functions reach from their envs (the env network's gateway); FunctionEndpoint
+	// is its URL, which envs get as AWS_ENDPOINT_URL_LAMBDA.
+	FunctionListen, FunctionEndpoint string
+	DataDir                          string
+	Region                           string
+	AccountID                        string
+	NATSURL                          string // external NATS; empty runs the embedded server
 	// NATSListen is an optional TCP address for the embedded server. Its clients must
 	// give the user NATSUser and the password in NATSCredentialsFile, which Start
 	// generates on first use.
@@ -72,6 +76,7 @@ type Daemon struct {
 	inv   *invoke.Dispatcher
 	ln    net.Listener
 	srv   *http.Server
+	fsrv  *http.Server // the function-facing listener's (Config.FunctionListen), or nil
 	ready chan struct{}
 	done  chan struct{}
 	stop  context.CancelFunc
@@ -145,6 +150,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 			Code:        d.ctl,
 			Logs:        lg,
 			Region:      d.cfg.Region,
+			Endpoint:    d.cfg.FunctionEndpoint,
 			MaxEnvs:     d.cfg.MaxEnvs,
 			MaxMemoryMB: d.cfg.MaxMemoryMB,
 			IdleTTL:     d.cfg.IdleTTL,
@@ -174,7 +180,42 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.ln = ln
 	api := lambdaapi.New(lambdaapi.Config{Control: d.ctl, Invoke: d.inv, Logs: d.logs, Credentials: d.cfg.Credentials,
 		MaxInflightBodyBytes: d.cfg.MaxInflightBodyBytes, Logger: d.log})
-	d.srv = &http.Server{
+	d.srv = newAPIServer(api)
+	if d.cfg.FunctionListen != "" {
+		fln, err := net.Listen("tcp", d.cfg.FunctionListen)
+		if err != nil {
+			ln.Close()
+			stop()
+			if d.pool != nil {
+				d.pool.Shutdown(ctx)
+			}
+			if d.logs != nil {
+				d.logs.Close(ctx)
+			}
+			st.Close()
+			return fmt.Errorf("listen for functions on %s: %w", d.cfg.FunctionListen, err)
+		}
+		d.fsrv = newAPIServer(api)
+		go func() {
+			if err := d.fsrv.Serve(fln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("function-facing API server stopped", "err", err)
+			}
+		}()
+	}
+	go d.collectGarbage(bg)
+	go func() {
+		defer close(d.done)
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("API server stopped", "err", err)
+		}
+	}()
+	close(d.ready)
+	return nil
+}
+
+// newAPIServer serves the API with the edge's timeouts.
+func newAPIServer(api http.Handler) *http.Server {
+	return &http.Server{
 		Handler: api,
 		// A client gets 10 s to send its headers, however slowly it trickles them.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -186,15 +227,6 @@ func (d *Daemon) Start(ctx context.Context) error {
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 	}
-	go d.collectGarbage(bg)
-	go func() {
-		defer close(d.done)
-		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("API server stopped", "err", err)
-		}
-	}()
-	close(d.ready)
-	return nil
 }
 
 // collectGarbage sweeps what deletes and crashes leave, soon after start and then
@@ -241,6 +273,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		d.stop()
 	}
 	var err error
+	if d.fsrv != nil {
+		_ = d.fsrv.Shutdown(ctx)
+	}
 	if d.srv != nil {
 		err = d.srv.Shutdown(ctx)
 		<-d.done

@@ -34,6 +34,9 @@ type Config struct {
 	Code       CodeSource
 	Logs       LogSink // nil: logs are only returned to callers
 	Region     string
+	// Endpoint is the URL of Hearth's API as envs reach it ("" when they cannot):
+	// their AWS_ENDPOINT_URL_LAMBDA, unless the function sets its own.
+	Endpoint string
 	// MaxEnvs and MaxMemoryMB cap what this host runs at once; past them an invoke
 	// that needs a new env gets TooManyRequestsException (after idle envs of other
 	// functions are evicted to make room).

@@ -46,6 +46,11 @@ func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream string) []st
 	} {
 		envs[k] = val
 	}
+	if _, own := v.Environment["AWS_ENDPOINT_URL_LAMBDA"]; !own && p.cfg.Endpoint != "" {
+		// The service-specific endpoint variable current SDKs honour: unmodified
+		// code that invokes a function reaches Hearth.
+		envs["AWS_ENDPOINT_URL_LAMBDA"] = p.cfg.Endpoint
+	}
 	if rt.Family == "node" {
 		envs["NODE_PATH"] = "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/task"
 	}

@@ -9,9 +9,10 @@ import (
 	"testing"
 )
 
-// TestEgressHearthOnly: with --egress hearth-only a function reaches a server the
-// test runs on the host only through the --egress-allow rule for its port, and is
-// refused the host's other ports, the metadata address and a denied rule. Namespace
+// TestEgressHearthOnly: with --egress hearth-only a function reaches Hearth's
+// function-facing listener (its AWS_ENDPOINT_URL_LAMBDA) and a server the test runs
+// on the host only through the --egress-allow rule for its port, and is refused the
+// host's other ports, the metadata address and a denied rule. Namespace
 // driver (gVisor envs get their network in a later step). Every address is one the
 // test serves on this machine or one nothing answers on; nothing leaves it.
 func TestEgressHearthOnly(t *testing.T) {
@@ -34,6 +35,18 @@ func TestEgressHearthOnly(t *testing.T) {
 	for hp := range targets {
 		list = append(list, hp)
 	}
+	// Hearth's function-facing listener on the gateway, and the variable that
+	// points the SDKs at it.
+	endpoint := "http://" + net.JoinHostPort(gw, "9061")
+	var echo struct {
+		Env map[string]string `json:"env"`
+	}
+	s.invokeOK(t, fn, map[string]any{"action": "echo"}, invokeOpts{}).decode(t, &echo)
+	if got := echo.Env["AWS_ENDPOINT_URL_LAMBDA"]; got != endpoint {
+		t.Errorf("AWS_ENDPOINT_URL_LAMBDA = %q, want %q", got, endpoint)
+	}
+	targets[net.JoinHostPort(gw, "9061")] = true
+	list = append(list, net.JoinHostPort(gw, "9061"))
 	out := probe(t, s, fn, map[string]any{"connect": list})
 	for hp, want := range targets {
 		o := outcome(t, out, "connect:"+hp)
