@@ -44,7 +44,7 @@ type invokeBenchOptions struct {
 }
 
 func (o *invokeBenchOptions) addFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.drivers, "drivers", "namespace,gvisor", "sandbox drivers to measure, comma-separated")
+	fs.StringVar(&o.drivers, "drivers", "namespace,namespace+net,gvisor", "sandbox drivers to measure, comma-separated; DRIVER+net runs it with an env network (--egress hearth-only), to measure what the network costs a cold start")
 	fs.IntVar(&o.cold, "cold", 20, "Go cold starts per platform")
 	fs.IntVar(&o.langCold, "lang-cold", 10, "Python and Node cold starts per driver (0: skip)")
 	fs.IntVar(&o.warm, "warm", 2000, "timed warm invokes at concurrency 1")
@@ -219,6 +219,9 @@ func newBenchClient(addr string, conns int) *lambda.Client {
 	})
 }
 
+// netSuffix marks a driver measured with an env network.
+const netSuffix = "+net"
+
 func benchHearth(self, driver string, art *benchArtifacts, o *invokeBenchOptions, concs []int) *platformFigures {
 	f := &platformFigures{name: "Hearth " + driver, driver: driver}
 	dir, err := os.MkdirTemp("", "hearth-bench-")
@@ -230,7 +233,12 @@ func benchHearth(self, driver string, art *benchArtifacts, o *invokeBenchOptions
 	progress("%s: starting hearth serve --sandbox %s", f.name, driver)
 	// --idle-ttl 1s: the previous cold-start sample's env is reaped (and waited for)
 	// before the next sample is timed, instead of being torn down during it.
-	srv, err := startHearth(self, dir, driver, "--idle-ttl", "1s")
+	args := []string{"--idle-ttl", "1s"}
+	sandbox, withNet := strings.CutSuffix(driver, netSuffix)
+	if withNet {
+		args = append(args, "--egress", "hearth-only", "--env-subnet", "10.213.254.0/24")
+	}
+	srv, err := startHearth(self, dir, sandbox, args...)
 	if err != nil {
 		f.err = err
 		f.note("%v", err)
