@@ -82,7 +82,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		s.nc, err = nats.Connect(s.ns.ClientURL(), opts...)
 	} else {
-		s.nc, err = nats.Connect(cfg.NATSURL, nats.Name("hearth"), nats.MaxReconnects(-1))
+		// 10 s, not nats.go's 2 s, for the server's first answer: a busy server (or
+		// host) took longer, and the start failed with an i/o timeout.
+		s.nc, err = nats.Connect(cfg.NATSURL, nats.Name("hearth"), nats.MaxReconnects(-1), nats.Timeout(10*time.Second))
 	}
 	if err != nil {
 		s.Close()
