@@ -165,8 +165,8 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 		d.inv = invoke.New(d.ctl, d.pool, d.log, bg)
 	}
-	ln, err := net.Listen("tcp", d.cfg.Listen)
-	if err != nil {
+	// unwind stops what Start started, for a listener that cannot be opened.
+	unwind := func() {
 		stop()
 		if d.pool != nil {
 			d.pool.Shutdown(ctx)
@@ -175,6 +175,10 @@ func (d *Daemon) Start(ctx context.Context) error {
 			d.logs.Close(ctx)
 		}
 		st.Close()
+	}
+	ln, err := net.Listen("tcp", d.cfg.Listen)
+	if err != nil {
+		unwind()
 		return fmt.Errorf("listen on %s: %w", d.cfg.Listen, err)
 	}
 	d.ln = ln
@@ -185,14 +189,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		fln, err := net.Listen("tcp", d.cfg.FunctionListen)
 		if err != nil {
 			ln.Close()
-			stop()
-			if d.pool != nil {
-				d.pool.Shutdown(ctx)
-			}
-			if d.logs != nil {
-				d.logs.Close(ctx)
-			}
-			st.Close()
+			unwind()
 			return fmt.Errorf("listen for functions on %s: %w", d.cfg.FunctionListen, err)
 		}
 		d.fsrv = newAPIServer(api)
