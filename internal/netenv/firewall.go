@@ -105,9 +105,10 @@ func (n *Network) setFirewall(p Policy) error {
 		return err
 	}
 	defer c.CloseLasting()
-	if old := n.findTable(c); old != nil {
+	for _, old := range n.findTables(c) {
 		c.DelTable(old)
 	}
+	n.dropIPv6(c)
 	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: n.tableName()})
 	accept := nftables.ChainPolicyAccept
 	input := c.AddChain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
@@ -176,11 +177,13 @@ func (n *Network) removeFirewall() error {
 		return err
 	}
 	defer c.CloseLasting()
-	t := n.findTable(c)
-	if t == nil {
+	tables := n.findTables(c)
+	if len(tables) == 0 {
 		return nil
 	}
-	c.DelTable(t)
+	for _, t := range tables {
+		c.DelTable(t)
+	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("netenv: remove the firewall: %w", err)
 	}
@@ -199,17 +202,35 @@ func (n *Network) nft() (*nftables.Conn, error) {
 	return c, nil
 }
 
-func (n *Network) findTable(c *nftables.Conn) *nftables.Table {
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
-	if err != nil {
-		return nil
-	}
-	for _, t := range tables {
-		if t.Name == n.tableName() {
-			return t
+// findTables lists the Network's tables (its ip one and its ip6 one) that exist.
+func (n *Network) findTables(c *nftables.Conn) []*nftables.Table {
+	var found []*nftables.Table
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6} {
+		tables, _ := c.ListTablesOfFamily(fam)
+		for _, t := range tables {
+			if t.Name == n.tableName() {
+				found = append(found, t)
+			}
 		}
 	}
-	return nil
+	return found
+}
+
+// dropIPv6 adds the Network's ip6 table: envs have IPv4 only, but each veth pair
+// has IPv6 link-local addresses of its own, through which an env reached host
+// services listening on [::]. Every IPv6 packet from or to an env is dropped.
+func (n *Network) dropIPv6(c *nftables.Conn) {
+	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv6, Name: n.tableName()})
+	accept := nftables.ChainPolicyAccept // the host's own IPv6 traffic
+	for _, hook := range []struct {
+		name string
+		hook *nftables.ChainHook
+	}{{"input", nftables.ChainHookInput}, {"forward", nftables.ChainHookForward}} {
+		ch := c.AddChain(&nftables.Chain{Name: hook.name, Table: t, Type: nftables.ChainTypeFilter, Hooknum: hook.hook, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+		for _, key := range []uint32{unix.NFT_META_IIFNAME, unix.NFT_META_OIFNAME} {
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(ifname(key, n.prefix, expr.CmpOpEq), verdict(expr.VerdictDrop)...)})
+		}
+	}
 }
 
 // enableForwarding turns on IPv4 forwarding in the host namespace (envs' traffic

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseRule(t *testing.T) {
@@ -189,6 +190,43 @@ func TestFirewallInternet(t *testing.T) {
 	refused(t, env, "10.213.11.1:4222", "another port on the gateway")
 	refused(t, env, "192.168.77.1:9001", "a host port without an allow rule")
 	refused(t, env, net.JoinHostPort(lo.Addr.String(), "7000"), "another env")
+
+	// IPv6: the veth pair has link-local addresses of its own; a host service on
+	// [::] must not be reachable through the host side's.
+	listen(t, w.host, "[::]:9004")
+	ll := linkLocal(t, w.host, l.host)
+	linkLocal(t, env, "eth0") // the env side's, usable as a source once its DAD is over
+	if seen, err := dial(t, env, "["+ll+"%eth0]:9004"); err == nil {
+		t.Errorf("the host's IPv6 link-local address on the env's link was reached (it saw %s)", seen)
+	}
+}
+
+// linkLocal waits for the IPv6 link-local address of link in ns to finish its
+// duplicate address detection and returns it.
+func linkLocal(t *testing.T, ns netns.NsHandle, link string) string {
+	t.Helper()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		addrs, _ := h.AddrList(l, netlink.FAMILY_V6)
+		for _, a := range addrs {
+			if a.IP.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+				return a.IP.String()
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has no usable IPv6 link-local address after 5s: %v", link, addrs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestFirewallHearthOnly: egress hearth-only reaches Hearth's listener and the
@@ -217,8 +255,8 @@ func TestFirewallHearthOnly(t *testing.T) {
 	// Close removed the table: nothing of it is left in the host namespace.
 	c, _ := n.nft()
 	defer c.CloseLasting()
-	if n.findTable(c) != nil {
-		t.Error("the firewall's table is still there after Close")
+	if len(n.findTables(c)) > 0 {
+		t.Error("the firewall's tables are still there after Close")
 	}
 	_ = netip.Addr{}
 }
