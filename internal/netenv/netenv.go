@@ -256,19 +256,19 @@ func (n *Network) plumb(env netns.NsHandle, l *Lease) error {
 	return nil
 }
 
-// Attach plumbs the namespace at nsPath (sandbox.Network): the env's address and
-// a release that unplumbs it.
-func (n *Network) Attach(nsPath string) (netip.Addr, func(), error) {
+// Attach plumbs the namespace at nsPath (sandbox.Network) and returns a release
+// that unplumbs it.
+func (n *Network) Attach(nsPath string) (func(), error) {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
-		return netip.Addr{}, nil, fmt.Errorf("netenv: open %s: %w", nsPath, err)
+		return nil, fmt.Errorf("netenv: open %s: %w", nsPath, err)
 	}
 	defer ns.Close()
 	l, err := n.Plumb(ns)
 	if err != nil {
-		return netip.Addr{}, nil, err
+		return nil, err
 	}
-	return l.Addr, func() { n.Release(l) }, nil
+	return func() { n.Release(l) }, nil
 }
 
 // ResolvConf is the file Open wrote for the envs' /etc/resolv.conf, or "".

@@ -32,7 +32,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/netip"
 	"time"
 )
 
@@ -80,7 +79,7 @@ type Spec struct {
 type Network interface {
 	// Attach gives the network namespace at nsPath (e.g. /proc/PID/ns/net) an
 	// address and routes to the host; release undoes it.
-	Attach(nsPath string) (addr netip.Addr, release func(), err error)
+	Attach(nsPath string) (release func(), err error)
 	// ResolvConf is a host file for the sandbox's /etc/resolv.conf ("": none).
 	ResolvConf() string
 }

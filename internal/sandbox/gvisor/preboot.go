@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,9 +214,9 @@ func (p *preboot) refill(key string, spec sandbox.Spec) {
 				}
 			}
 			p.mu.Lock()
-			// Stop at the shape's want, or when the spares are at maxReady in all:
-			// shapes that together want more would otherwise evict each other's
-			// spares and boot forever.
+			// Stop at the shape's want, or when the spares are at maxReady in all
+			// (shapes that together want more share what there is; trimLoop frees
+			// room once a burst has passed).
 			if p.closed || len(p.ready[key]) >= p.want(key, time.Now()) || len(p.order) >= maxReady {
 				delete(p.booting, key)
 				p.mu.Unlock()
@@ -240,11 +241,7 @@ func (p *preboot) refill(key string, spec sandbox.Spec) {
 			}
 			p.setReady(key, append(p.ready[key], b))
 			p.order = append(p.order, b)
-			evicted := p.evictLocked()
 			p.mu.Unlock()
-			for _, e := range evicted {
-				e.Kill(context.Background())
-			}
 		}
 	}()
 }
@@ -280,22 +277,12 @@ func hostBusy(d time.Duration) float64 {
 	return float64(b1-b0) / float64(t1-t0)
 }
 
-// evictLocked drops the least recently booted spares past maxReady; p.mu held.
-func (p *preboot) evictLocked() []*box {
-	var evicted []*box
-	for len(p.order) > maxReady {
-		evicted = append(evicted, p.order[0])
-		p.dropLocked(p.order[0])
-	}
-	return evicted
-}
-
 // dropLocked forgets a ready sandbox; p.mu held.
 func (p *preboot) dropLocked(b *box) {
 	p.order = removeBox(p.order, b)
 	for key, r := range p.ready {
-		if i := indexBox(r, b); i >= 0 {
-			p.setReady(key, append(r[:i:i], r[i+1:]...))
+		if slices.Contains(r, b) {
+			p.setReady(key, removeBox(r, b))
 			return
 		}
 	}
@@ -350,20 +337,9 @@ func (p *preboot) close() {
 	}
 }
 
+// removeBox is s without b, in a new slice (s may be shared).
 func removeBox(s []*box, b *box) []*box {
-	if i := indexBox(s, b); i >= 0 {
-		return append(s[:i:i], s[i+1:]...)
-	}
-	return s
-}
-
-func indexBox(s []*box, b *box) int {
-	for i := range s {
-		if s[i] == b {
-			return i
-		}
-	}
-	return -1
+	return slices.DeleteFunc(slices.Clone(s), func(x *box) bool { return x == b })
 }
 
 // bootSpare runs a sandbox of spec's shape whose /var/task is an empty slot.

@@ -560,7 +560,7 @@ func (d *Driver) spawn(cg cgroup) (*setupProc, error) {
 	p := &setupProc{cmd: cmd, cg: cg, inCgroup: cgDir != nil, stdinW: stdinW, stdoutR: stdoutR, stderrR: stderrR, cfgW: cfgW, statusR: statusR}
 	if d.net != nil {
 		// The process waits for its config, so nothing runs in the namespace yet.
-		_, unplumb, err := d.net.Attach(fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid))
+		unplumb, err := d.net.Attach(fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid))
 		if err != nil {
 			p.abort()
 			return nil, fmt.Errorf("namespace: network: %w", err)
