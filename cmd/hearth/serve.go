@@ -39,6 +39,7 @@ func serve(args []string) error {
 	maxEnvs := fs.Int("max-envs", 0, "most execution environments this host runs at once (default 256)")
 	maxMemory := fs.Int("max-memory-mb", 0, "most memory (MB) all environments may have together (default 3/4 of RAM)")
 	idleTTL := fs.Duration("idle-ttl", 10*time.Minute, "reap an execution environment idle this long")
+	credsTTL := fs.Duration("credentials-ttl", daemon.DefaultCredentialsTTL, "how long the execution role's temporary credentials in each env are valid; an env retires before they expire (at least 10s; short values are for testing rotation)")
 	freezeAfter := fs.Duration("freeze-after", 100*time.Millisecond, "freeze an execution environment idle this long (negative: never)")
 	maxInflightBody := fs.Int("max-inflight-body-mb", lambdaapi.DefaultMaxInflightBodyBytes>>20, "most request-body megabytes the API holds at once; past it requests get 429 TooManyRequestsException")
 	gcFirstRun := fs.Duration("gc-first-run", 30*time.Second, "when the first garbage collection of orphaned versions, aliases and code runs after start (then hourly)")
@@ -63,6 +64,9 @@ func serve(args []string) error {
 	initBin := *initPath
 	if initBin == "" {
 		initBin = besideSelf("hearth-init")
+	}
+	if *credsTTL < 10*time.Second {
+		return fmt.Errorf("--credentials-ttl %v: want at least 10s", *credsTTL)
 	}
 	if *functionPort <= 0 || *functionPort > 65535 {
 		return fmt.Errorf("--function-port %d: want 1-65535", *functionPort)
@@ -108,6 +112,7 @@ func serve(args []string) error {
 		GCFirstRun:           *gcFirstRun,
 		MaxMemoryMB:          *maxMemory,
 		IdleTTL:              *idleTTL,
+		CredentialsTTL:       *credsTTL,
 		FreezeAfter:          *freezeAfter,
 		MaxInflightBodyBytes: int64(*maxInflightBody) << 20,
 		Logger:               log,

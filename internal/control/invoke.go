@@ -18,6 +18,7 @@ type InvokeTarget struct {
 	TimeoutSec   int
 	EphemeralMB  int
 	Environment  map[string]string
+	Role         string // the execution role's ARN
 	CodeKey      string // hex SHA-256 of the zip
 	// ConfigID changes whenever anything that shapes the env changes, so new code or
 	// configuration gets new envs and old ones drain.
@@ -114,6 +115,7 @@ func target(rec *functionRecord, v *versionConfig, invoked string) InvokeTarget 
 		TimeoutSec:   v.Timeout,
 		EphemeralMB:  v.EphemeralMB,
 		Environment:  v.Environment,
+		Role:         v.Role,
 		CodeKey:      v.CodeKey,
 		ConfigID:     rec.Gen + "/" + v.Version + "/" + v.RevisionId,
 	}

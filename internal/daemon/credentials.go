@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hearthfn/hearth/internal/session"
 )
 
 // CredentialsProfile is the profile name serve writes and the hearth CLI reads.
@@ -120,6 +123,46 @@ func writeNATSCredentials(dataDir, password, addr string) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// SessionKeyFile holds the key the execution roles' temporary credentials are
+// minted with. It lives with the data, so envs' credentials stay valid across a
+// restart; nodes of one cluster will share it through the store.
+func SessionKeyFile(dataDir string) string { return filepath.Join(dataDir, "session-key") }
+
+// loadSessionKey returns the session key from the data directory, creating it
+// (mode 0600) on first start.
+func loadSessionKey(dataDir string) ([]byte, error) {
+	path := SessionKeyFile(dataDir)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(key) != session.KeySize {
+			return nil, fmt.Errorf("%s does not hold a %d-byte hex key; remove it to have a new one generated (envs' credentials minted with the old one stop working)", path, session.KeySize)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key := make([]byte, session.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return loadSessionKey(dataDir) // another start wrote it first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := writeAndClose(f, hex.EncodeToString(key)+"\n"); err != nil {
+		return nil, err
+	}
+	return key, nil
 }
 
 // readProfile reads one profile's keys from a shared-credentials file.

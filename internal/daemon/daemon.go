@@ -22,6 +22,7 @@ import (
 	"github.com/hearthfn/hearth/internal/logs"
 	"github.com/hearthfn/hearth/internal/runtimes"
 	"github.com/hearthfn/hearth/internal/sandbox"
+	"github.com/hearthfn/hearth/internal/session"
 	"github.com/hearthfn/hearth/internal/store"
 	"github.com/hearthfn/hearth/internal/worker"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	SyncAlways bool // fsync every write (survive power loss, not only crashes)
 	// Credentials maps access key id → secret; see LoadCredentials.
 	Credentials map[string]string
+	// CredentialsTTL is how long the execution roles' temporary credentials that
+	// envs get are valid; 0 = DefaultCredentialsTTL.
+	CredentialsTTL time.Duration
 	// ConcurrentExecutions is the account concurrency limit.
 	ConcurrentExecutions int
 	// Driver runs execution environments; nil makes a control-only node whose
@@ -64,6 +68,10 @@ type Config struct {
 	GCFirstRun time.Duration
 	Logger     *slog.Logger
 }
+
+// DefaultCredentialsTTL is how long an env's credentials are valid: AWS's longest
+// role session. Envs retire before their credentials expire.
+const DefaultCredentialsTTL = 12 * time.Hour
 
 // Daemon is one running Hearth node.
 type Daemon struct {
@@ -133,6 +141,20 @@ func (d *Daemon) Start(ctx context.Context) error {
 		ccfg.CheckRuntime = runtimes.Check
 	}
 	d.ctl = control.New(ccfg)
+	key, err := loadSessionKey(d.cfg.DataDir)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("session key: %w", err)
+	}
+	ttl := d.cfg.CredentialsTTL
+	if ttl == 0 {
+		ttl = DefaultCredentialsTTL
+	}
+	sessions, err := session.NewIssuer(key, d.ctl.AccountID(), ttl)
+	if err != nil {
+		st.Close()
+		return err
+	}
 	bg, stop := context.WithCancel(context.Background())
 	d.stop = stop
 	if d.cfg.Driver != nil {
@@ -144,13 +166,17 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 		d.logs = lg
 		d.pool, err = worker.New(worker.Config{
-			Driver:      d.cfg.Driver,
-			DataDir:     filepath.Join(d.cfg.DataDir, "worker"),
-			InitBinary:  d.cfg.InitBinary,
-			Code:        d.ctl,
-			Logs:        lg,
-			Region:      d.cfg.Region,
-			Endpoint:    d.cfg.FunctionEndpoint,
+			Driver:     d.cfg.Driver,
+			DataDir:    filepath.Join(d.cfg.DataDir, "worker"),
+			InitBinary: d.cfg.InitBinary,
+			Code:       d.ctl,
+			Logs:       lg,
+			Region:     d.cfg.Region,
+			Endpoint:   d.cfg.FunctionEndpoint,
+			Credentials: func(function, role string) (worker.Credentials, error) {
+				c, err := sessions.Mint(function, role)
+				return worker.Credentials(c), err
+			},
 			MaxEnvs:     d.cfg.MaxEnvs,
 			MaxMemoryMB: d.cfg.MaxMemoryMB,
 			IdleTTL:     d.cfg.IdleTTL,
@@ -183,6 +209,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.ln = ln
 	api := lambdaapi.New(lambdaapi.Config{Control: d.ctl, Invoke: d.inv, Logs: d.logs, Credentials: d.cfg.Credentials,
+		Sessions:             sessions,
 		MaxInflightBodyBytes: d.cfg.MaxInflightBodyBytes, Logger: d.log})
 	d.srv = newAPIServer(api)
 	if d.cfg.FunctionListen != "" {

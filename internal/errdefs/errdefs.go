@@ -43,6 +43,8 @@ var (
 	ErrIncompleteSignature        = &Kind{"IncompleteSignatureException", http.StatusBadRequest}
 	ErrUnrecognizedClient         = &Kind{"UnrecognizedClientException", http.StatusForbidden}
 	ErrInvalidSignature           = &Kind{"InvalidSignatureException", http.StatusForbidden}
+	ErrExpiredToken               = &Kind{"ExpiredTokenException", http.StatusForbidden}
+	ErrAccessDenied               = &Kind{"AccessDeniedException", http.StatusForbidden}
 )
 
 // KindOf returns the kind err wraps, or ErrService when it wraps none: an error nobody

@@ -162,6 +162,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 		TimeoutSec:   t.TimeoutSec,
 		EphemeralMB:  t.EphemeralMB,
 		Environment:  t.Environment,
+		Role:         t.Role,
 		CodeKey:      t.CodeKey,
 		ConfigID:     t.ConfigID,
 	}

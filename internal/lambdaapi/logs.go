@@ -28,6 +28,11 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, authError(err))
 		return
 	}
+	if r.Header.Get("X-Amz-Security-Token") != "" || r.URL.Query().Get("X-Amz-Security-Token") != "" {
+		// Logs are the operator's (CloudWatch Logs on AWS), not a function's to read.
+		s.writeError(w, r, errdefs.New(errdefs.ErrAccessDenied, "An execution role's temporary credentials cannot read function logs."))
+		return
+	}
 	ref, err := s.ctl.ParseFunctionRef("functionName", strings.TrimPrefix(r.URL.Path, logsPathPrefix))
 	if err != nil {
 		s.writeError(w, r, err)

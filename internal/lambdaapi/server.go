@@ -26,6 +26,7 @@ import (
 	"github.com/hearthfn/hearth/internal/invoke"
 	"github.com/hearthfn/hearth/internal/lambdaapi/sigv4"
 	"github.com/hearthfn/hearth/internal/logs"
+	"github.com/hearthfn/hearth/internal/session"
 )
 
 // Config is what the edge needs.
@@ -33,6 +34,8 @@ type Config struct {
 	Control *control.Service
 	// Credentials maps access key id → secret access key.
 	Credentials map[string]string
+	// Sessions checks the execution roles' temporary credentials; nil refuses them.
+	Sessions *session.Issuer
 	// Invoke runs invocations; nil leaves Invoke unimplemented (a control-only node).
 	Invoke *invoke.Dispatcher
 	// Logs serves function logs on /_hearth/logs/; nil when the node runs no worker.
@@ -49,6 +52,8 @@ type Server struct {
 	ctl      *control.Service
 	logs     *logs.Store
 	verifier *sigv4.Verifier
+	sts      *sigv4.Verifier // the same keys, for STS's scope
+	sessions *session.Issuer
 	codeKey  []byte // signs code download URLs
 	log      *slog.Logger
 	now      func() time.Time
@@ -83,10 +88,11 @@ const (
 // New builds the edge.
 func New(cfg Config) *Server {
 	s := &Server{
-		ctl:  cfg.Control,
-		logs: cfg.Logs,
-		log:  cfg.Logger,
-		now:  cfg.Now,
+		ctl:      cfg.Control,
+		logs:     cfg.Logs,
+		sessions: cfg.Sessions,
+		log:      cfg.Logger,
+		now:      cfg.Now,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -105,8 +111,10 @@ func New(cfg Config) *Server {
 			secret, ok := cfg.Credentials[id]
 			return secret, ok
 		},
-		Now: s.now,
+		Now:     s.now,
+		Session: sessionLookup(cfg.Sessions),
 	}
+	s.sts = &sigv4.Verifier{Region: s.verifier.Region, Service: "sts", Lookup: s.verifier.Lookup, Now: s.now, Session: s.verifier.Session}
 	// Code URLs are signed with a key derived from the first secret, so they stay
 	// valid across a restart, as S3 presigned URLs would.
 	mac := hmac.New(sha256.New, []byte("hearth code location"))
@@ -157,6 +165,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, logsPathPrefix) && r.Method == http.MethodGet:
 		s.serveLogs(w, r)
 		return
+	case r.URL.Path == "/" && isSTSRequest(r):
+		s.serveSTS(w, r, reqID)
+		return
 	}
 	op, params, err := s.match(r)
 	if err != nil {
@@ -185,12 +196,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, authError(err))
 		return
 	}
+	who, err := s.callerOf(sig)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	h, ok := s.handlers[op.Name]
 	if !ok {
 		s.writeError(w, r, errdefs.New(errdefs.ErrNotImplemented, "Hearth does not implement the %s operation yet.", op.Name))
 		return
 	}
 	rq := &request{id: reqID, op: op, params: params, query: r.URL.Query(), header: r.Header, body: body, host: r.Host}
+	if err := s.authorize(who, rq); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	out, err := h(r.Context(), rq)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -233,6 +253,8 @@ func authError(err error) error {
 		kind = errdefs.ErrIncompleteSignature
 	case errors.Is(err, sigv4.ErrUnrecognizedClient):
 		kind = errdefs.ErrUnrecognizedClient
+	case errors.Is(err, sigv4.ErrExpiredToken):
+		kind = errdefs.ErrExpiredToken
 	}
 	msg := err.Error()
 	// The verifier's messages start with the sentinel's name; AWS's don't.

@@ -71,6 +71,14 @@ type env struct {
 	initTail   []byte        // the end of the init phase's log, the start of the first invocation's Tail
 	initReport time.Duration // runtime start → first /next; reported once, on the first invocation
 	bootReport time.Duration // sandbox start → runtime start (the platform's share of a cold start)
+	// retireAt is when the env stops taking invocations because its credentials
+	// are about to expire (zero: never).
+	retireAt time.Time
+}
+
+// expiresBefore reports whether the env must retire before t (set at start, read-only after).
+func (e *env) expiresBefore(t time.Time) bool {
+	return !e.retireAt.IsZero() && t.After(e.retireAt)
 }
 
 // setState moves the env to next if the transition is legal.

@@ -41,7 +41,7 @@ func (p *Pool) freeze(e *env) {
 	}
 }
 
-// reap kills envs idle for longer than IdleTTL.
+// reap kills envs idle for longer than IdleTTL, and idle envs past their retirement.
 func (p *Pool) reap() {
 	t := time.NewTicker(min(p.cfg.IdleTTL/4, 30*time.Second))
 	defer t.Stop()
@@ -55,7 +55,7 @@ func (p *Pool) reap() {
 		p.mu.Lock()
 		for _, list := range p.idle {
 			for _, e := range list {
-				if time.Since(e.lastUsed) > p.cfg.IdleTTL {
+				if time.Since(e.lastUsed) > p.cfg.IdleTTL || e.expiresBefore(time.Now()) {
 					victims = append(victims, e)
 				}
 			}

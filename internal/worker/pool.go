@@ -35,8 +35,14 @@ type Config struct {
 	Logs       LogSink // nil: logs are only returned to callers
 	Region     string
 	// Endpoint is the URL of Hearth's API as envs reach it ("" when they cannot):
-	// their AWS_ENDPOINT_URL_LAMBDA, unless the function sets its own.
+	// their AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_STS, unless the function
+	// sets its own.
 	Endpoint string
+	// Credentials mints an env's execution-role credentials when it starts; nil
+	// gives envs none. An env is retired before its credentials expire (see
+	// retireAt): environment variables cannot change in a running runtime, so on
+	// Lambda as here a fresh env is how credentials rotate.
+	Credentials func(function, role string) (Credentials, error)
 	// MaxEnvs and MaxMemoryMB cap what this host runs at once; past them an invoke
 	// that needs a new env gets TooManyRequestsException (after idle envs of other
 	// functions are evicted to make room).
@@ -51,6 +57,12 @@ type Config struct {
 	Logger      *slog.Logger
 }
 
+// Credentials are an env's temporary credentials for its execution role.
+type Credentials struct {
+	AccessKeyID, SecretAccessKey, SessionToken string
+	Expiration                                 time.Time
+}
+
 // Version is what shapes an execution environment.
 type Version struct {
 	FunctionName string
@@ -62,6 +74,7 @@ type Version struct {
 	TimeoutSec   int
 	EphemeralMB  int
 	Environment  map[string]string
+	Role         string // the execution role's ARN
 	CodeKey      string
 	ConfigID     string
 }
@@ -226,6 +239,12 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 			// the next invocation to a dead env either.
 			p.forgetLocked(e)
 			go e.kill()
+			continue
+		}
+		if e.expiresBefore(time.Now().Add(time.Duration(v.TimeoutSec) * time.Second)) {
+			// Its credentials would expire during the invocation: a new env, with new ones.
+			p.forgetLocked(e)
+			go e.shutdown()
 			continue
 		}
 		e.mu.Lock()

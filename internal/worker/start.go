@@ -20,7 +20,7 @@ import (
 // A cold start: the sandbox, Lambda's environment for the runtime, the init phase.
 
 // lambdaEnv is the runtime's environment, as Lambda sets it.
-func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream string) []string {
+func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream string, creds *Credentials) []string {
 	envs := make(map[string]string, 24+len(v.Environment))
 	for k, val := range v.Environment {
 		envs[k] = val
@@ -46,10 +46,18 @@ func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream string) []st
 	} {
 		envs[k] = val
 	}
-	if _, own := v.Environment["AWS_ENDPOINT_URL_LAMBDA"]; !own && p.cfg.Endpoint != "" {
-		// The service-specific endpoint variable current SDKs honour: unmodified
-		// code that invokes a function reaches Hearth.
-		envs["AWS_ENDPOINT_URL_LAMBDA"] = p.cfg.Endpoint
+	for _, name := range []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS"} {
+		if _, own := v.Environment[name]; !own && p.cfg.Endpoint != "" {
+			// The service-specific endpoint variables current SDKs honour: unmodified
+			// code that invokes a function or asks STS who it is reaches Hearth.
+			envs[name] = p.cfg.Endpoint
+		}
+	}
+	if creds != nil {
+		// Reserved names: a function's configuration cannot set them (control refuses).
+		envs["AWS_ACCESS_KEY_ID"] = creds.AccessKeyID
+		envs["AWS_SECRET_ACCESS_KEY"] = creds.SecretAccessKey
+		envs["AWS_SESSION_TOKEN"] = creds.SessionToken
 	}
 	if rt.Family == "node" {
 		envs["NODE_PATH"] = "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/task"
@@ -60,6 +68,14 @@ func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream string) []st
 	}
 	sort.Strings(out)
 	return out
+}
+
+// retireMargin is how long before its credentials expire an env stops taking
+// invocations (on top of the invocation's timeout): a quarter of their lifetime, at
+// most 5 minutes, so code that caches a client for a while after the invocation
+// is not left holding dead keys.
+func retireMargin(lifetime time.Duration) time.Duration {
+	return min(lifetime/4, 5*time.Minute)
 }
 
 const (
@@ -81,6 +97,15 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 	rtDir, err := p.runtimes.path(rt)
 	if err != nil {
 		return fmt.Errorf("%w: prepare runtime %s: %v", errdefs.ErrService, rt.Name, err)
+	}
+	var creds *Credentials
+	if p.cfg.Credentials != nil {
+		c, err := p.cfg.Credentials(v.FunctionName, v.Role)
+		if err != nil {
+			return fmt.Errorf("%w: mint the execution role's credentials: %v", errdefs.ErrService, err)
+		}
+		creds = &c
+		e.retireAt = c.Expiration.Add(-retireMargin(time.Until(c.Expiration)))
 	}
 	// Lambda's CPU share: one vCPU at 1,769 MB, proportional below and above.
 	cpus := math.Max(float64(v.MemoryMB)/1769, 0.05)
@@ -138,7 +163,7 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 	err = e.send(agentproto.KindInit, agentproto.Init{
 		Version:       agentproto.Version,
 		Cmd:           rt.Cmd,
-		Env:           p.lambdaEnv(v, rt, e.logStream),
+		Env:           p.lambdaEnv(v, rt, e.logStream, creds),
 		Dir:           "/var/task",
 		RuntimeAPI:    runtimeAPI,
 		InitTimeoutMs: initTimeout.Milliseconds(),

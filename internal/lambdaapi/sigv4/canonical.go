@@ -49,6 +49,16 @@ func parseQuery(raw string) (pairs []queryPair, ok bool) {
 	return pairs, ok
 }
 
+// queryValue is the value of the query's first pair named key ("" when none).
+func queryValue(pairs []queryPair, key string) string {
+	for _, p := range pairs {
+		if p.key == key {
+			return p.value
+		}
+	}
+	return ""
+}
+
 func hasQueryKey(pairs []queryPair, key string) bool {
 	for _, p := range pairs {
 		if p.key == key {

@@ -32,6 +32,8 @@ var (
 	// ErrInvalidSignature: the signature does not match, is scoped to another
 	// region, service or day, or is outside its time window.
 	ErrInvalidSignature = errors.New("InvalidSignatureException")
+	// ErrExpiredToken: a genuine session token past its expiry.
+	ErrExpiredToken = errors.New("ExpiredTokenException")
 )
 
 const (
@@ -55,6 +57,11 @@ type Verifier struct {
 	Lookup  func(accessKeyID string) (secretAccessKey string, ok bool) // nil means no key is known
 	Now     func() time.Time                                           // nil = time.Now
 	MaxSkew time.Duration                                              // 0 = 15 minutes
+	// Session checks temporary credentials: a request that carries a session token
+	// (X-Amz-Security-Token, as a header or a presigned URL's parameter) is checked
+	// with it instead of Lookup. Its error wraps ErrUnrecognizedClient or
+	// ErrExpiredToken. nil refuses every session token.
+	Session func(accessKeyID, sessionToken string) (secretAccessKey string, err error)
 
 	keys keyCache
 }
@@ -97,6 +104,7 @@ type Signature struct {
 	key     []byte
 	scope   string
 	claimed string // the declared payload hash; "" when none
+	token   string // the session token; "" for a long-term key
 	// matched says the signature matched already, with the payload hash it names
 	// (UNSIGNED-PAYLOAD or a declared hash the body must still have).
 	matched bool
@@ -135,9 +143,21 @@ func (v *Verifier) VerifyHeaders(r *http.Request) (*Signature, error) {
 		return nil, err
 	}
 
+	token := r.Header.Get("X-Amz-Security-Token")
+	if a.presigned {
+		token = queryValue(pairs, "X-Amz-Security-Token")
+	}
 	var secret string
 	ok := false
-	if v.Lookup != nil {
+	switch {
+	case token != "" && v.Session != nil:
+		var err error
+		if secret, err = v.Session(a.accessKeyID, token); err != nil {
+			return nil, err
+		}
+		ok = true
+	case token == "" && v.Lookup != nil:
+		// A long-term key with a session token is refused, as AWS refuses it.
 		secret, ok = v.Lookup(a.accessKeyID)
 	}
 	if !ok {
@@ -147,7 +167,7 @@ func (v *Verifier) VerifyHeaders(r *http.Request) (*Signature, error) {
 		return nil, fmt.Errorf("%w: The request signature we calculated does not match the signature you provided: the signed header '%s' is not in the request.", ErrInvalidSignature, name)
 	}
 
-	s := &Signature{r: r, a: a, path: path, pairs: pairs}
+	s := &Signature{r: r, a: a, path: path, pairs: pairs, token: token}
 	s.scope = a.scopeDate + "/" + a.region + "/" + a.service + "/" + terminator
 	s.key = v.keys.get(secret, a.scopeDate, a.region, a.service)
 	claimed, declared := declaredPayloadHash(r, pairs, a.presigned)
@@ -175,6 +195,9 @@ func (v *Verifier) VerifyHeaders(r *http.Request) (*Signature, error) {
 
 // AccessKeyID is the key that signed the request.
 func (s *Signature) AccessKeyID() string { return s.a.accessKeyID }
+
+// SessionToken is the session token the request carried ("" for a long-term key).
+func (s *Signature) SessionToken() string { return s.token }
 
 // VerifyBody finishes the check with the request's body and returns the access key
 // id that signed it.

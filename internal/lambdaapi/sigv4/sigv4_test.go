@@ -68,6 +68,7 @@ type signed struct {
 	at          time.Time
 	presign     bool
 	payloadHash string // default sha256(body)
+	token       string // a session token, signed as X-Amz-Security-Token
 }
 
 // wireBytes signs s and returns the request as it goes over the wire.
@@ -88,7 +89,7 @@ func (s signed) wireBytes(t testing.TB) string {
 			req.Header.Add(k, v)
 		}
 	}
-	creds := aws.Credentials{AccessKeyID: or(s.keyID, testKeyID), SecretAccessKey: or(s.secret, testSecret)}
+	creds := aws.Credentials{AccessKeyID: or(s.keyID, testKeyID), SecretAccessKey: or(s.secret, testSecret), SessionToken: s.token}
 	hash := or(s.payloadHash, hashHex([]byte(s.body)))
 	region, service := or(s.region, "us-east-1"), or(s.service, "lambda")
 	at := s.at
@@ -803,4 +804,59 @@ func TestAmzDateParsing(t *testing.T) {
 			t.Errorf("setAmzDate(%q) = %v, want ErrIncompleteSignature", s, err)
 		}
 	}
+}
+
+// TestSessionToken: temporary credentials are checked with Session, from the header
+// aws-sdk-go-v2 signs and from a presigned URL's parameter; a long-term key with a
+// token, a session key without one, and the Session callback's refusals fail with
+// the callback's kind.
+func TestSessionToken(t *testing.T) {
+	const sessKey, sessSecret, token = "ASIAEXAMPLE", "sessionsecretsessionsecretsessionsecret0", "tok/en+=="
+	v := newVerifier(testNow)
+	expired := false
+	v.Session = func(id, tok string) (string, error) {
+		switch {
+		case id != sessKey || tok != token:
+			return "", fmt.Errorf("%w: The security token included in the request is invalid.", ErrUnrecognizedClient)
+		case expired:
+			return "", fmt.Errorf("%w: The security token included in the request is expired", ErrExpiredToken)
+		}
+		return sessSecret, nil
+	}
+	get := signed{method: "GET", url: "http://" + testHost + "/2015-03-31/functions/", keyID: sessKey, secret: sessSecret, token: token}
+	for _, presign := range []bool{false, true} {
+		rq := get
+		rq.presign = presign
+		r, body := readWire(t, rq.wireBytes(t))
+		sig, err := v.VerifyHeaders(r)
+		if err != nil {
+			t.Fatalf("presign=%v: %v", presign, err)
+		}
+		if sig.SessionToken() != token {
+			t.Fatalf("presign=%v: SessionToken %q", presign, sig.SessionToken())
+		}
+		if _, err := sig.VerifyBody(body); err != nil {
+			t.Fatalf("presign=%v: %v", presign, err)
+		}
+	}
+	refuse := func(name string, rq signed, want error) {
+		t.Helper()
+		r, body := readWire(t, rq.wireBytes(t))
+		if _, err := v.Verify(r, body); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", name, err, want)
+		}
+	}
+	wrongSecret := get
+	wrongSecret.secret = testSecret
+	refuse("session key signed with another secret", wrongSecret, ErrInvalidSignature)
+	noToken := get
+	noToken.token = ""
+	refuse("session key without its token", noToken, ErrUnrecognizedClient)
+	rootWithToken := signed{method: "GET", url: get.url, token: token}
+	refuse("long-term key with a token", rootWithToken, ErrUnrecognizedClient)
+	expired = true
+	refuse("expired", get, ErrExpiredToken)
+	v.Session = nil
+	expired = false
+	refuse("no Session callback", get, ErrUnrecognizedClient)
 }
