@@ -94,7 +94,8 @@ type Policy struct {
 // local address and port but the listener and allow rules — the Lambda API, NATS,
 // SSH), link-local addresses (instance metadata), other envs, and connections into
 // an env. Refused means an ICMP port-unreachable: the function's connect fails at
-// once (ECONNREFUSED) instead of timing out.
+// once (ECONNREFUSED) instead of timing out. First in the input and forward
+// chains, an env's connections past its limits are refused (limits.go).
 
 func (n *Network) tableName() string { return "hearth_" + n.bridge[:len(n.bridge)-2] }
 
@@ -124,6 +125,16 @@ func (n *Network) setFirewall(p Policy) error {
 	}
 	fromEnv := ifname(unix.NFT_META_IIFNAME, n.prefix, expr.CmpOpEq)
 	toEnv := ifname(unix.NFT_META_OIFNAME, n.prefix, expr.CmpOpEq)
+	// An env's connections past its limits (limits.go), first in both chains.
+	conns, rate, err := n.addLimitSets(c, t)
+	if err != nil {
+		return err
+	}
+	for _, ch := range []*nftables.Chain{input, forward} {
+		for _, r := range n.limitRules(fromEnv, conns, rate) {
+			add(ch, r)
+		}
+	}
 	// The deny rules, then the allow rules, into a chain.
 	rules := func(ch *nftables.Chain, p Policy) {
 		for _, r := range p.Deny {

@@ -12,8 +12,9 @@
 //
 // Cost. Everything is in-process netlink (vishvananda/netlink): plumbing one env
 // took ~1.2 ms against ~110 ms for the same steps as `ip` commands, most of it
-// process starts. Release deletes the host side, which takes the pair with it
-// (13–50 ms), so callers run it off every request's path.
+// process starts; the bandwidth limit's two qdiscs (limits.go) add ~0.2 ms.
+// Release deletes the host side, which takes the pair with it (13–50 ms), so
+// callers run it off every request's path.
 //
 // A Network works in one host namespace (Config.HostNS; the caller's by default),
 // which is how its tests run it inside a namespace of their own.
@@ -49,11 +50,15 @@ type Config struct {
 	// ResolvConf, when set, is where Open writes the envs' /etc/resolv.conf,
 	// derived from the host's (resolv.go).
 	ResolvConf string
+	// Limits bound each env's connections and bandwidth (limits.go); the zero
+	// value is the defaults, on.
+	Limits Limits
 }
 
 // Network is the host side of every env's network.
 type Network struct {
 	cfg    Config
+	limits Limits // cfg.Limits with the defaults filled in
 	gw     netip.Addr
 	prefix string // host-side interface names: prefix + a lease number
 	bridge string
@@ -86,6 +91,7 @@ func Open(cfg Config) (*Network, error) {
 	tag := fmt.Sprintf("h%05x", h.Sum32()&0xfffff)
 	n := &Network{
 		cfg:    cfg,
+		limits: cfg.Limits.withDefaults(),
 		gw:     cfg.Subnet.Addr().Next(),
 		prefix: tag + "v",
 		bridge: tag + "gw",
@@ -161,6 +167,9 @@ func (n *Network) checkFree() error {
 	return nil
 }
 
+// Limits are the limits in force, the defaults filled in.
+func (n *Network) Limits() Limits { return n.limits }
+
 // Gateway is the address envs reach the host at.
 func (n *Network) Gateway() netip.Addr { return n.gw }
 
@@ -215,6 +224,9 @@ func (n *Network) plumb(env netns.NsHandle, l *Lease) error {
 	if err := n.host.LinkAdd(veth); err != nil {
 		return fmt.Errorf("netenv: create the env's link: %w", err)
 	}
+	if err := n.shape(n.host, veth); err != nil {
+		return err
+	}
 	in, err := netlink.NewHandleAt(env)
 	if err != nil {
 		return fmt.Errorf("netenv: netlink in the env: %w", err)
@@ -233,6 +245,9 @@ func (n *Network) plumb(env netns.NsHandle, l *Lease) error {
 			return fmt.Errorf("netenv: the env's loopback: %w", err)
 		}
 	}
+	if err := n.shape(in, eth); err != nil {
+		return err
+	}
 	if err := in.LinkSetUp(eth); err != nil {
 		return fmt.Errorf("netenv: the env's eth0 up: %w", err)
 	}
@@ -243,10 +258,7 @@ func (n *Network) plumb(env netns.NsHandle, l *Lease) error {
 	if err := in.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: n.gw.AsSlice()}); err != nil {
 		return fmt.Errorf("netenv: the env's default route: %w", err)
 	}
-	host, err := n.host.LinkByName(l.host)
-	if err != nil {
-		return fmt.Errorf("netenv: the host side %s: %w", l.host, err)
-	}
+	host := veth // LinkAdd filled in its index
 	if err := n.host.LinkSetUp(host); err != nil {
 		return fmt.Errorf("netenv: the host side up: %w", err)
 	}

@@ -242,18 +242,28 @@ func TestReopenAfterCrash(t *testing.T) {
 	}
 }
 
-// BenchmarkPlumb: one env's link, from a fresh namespace to a reachable address.
+// BenchmarkPlumb: one env's link, from a fresh namespace to a reachable address,
+// with the default limits (a qdisc on each end) and without them.
 func BenchmarkPlumb(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("network namespaces need root")
 	}
+	for _, bc := range []struct {
+		name   string
+		limits Limits
+	}{{"limits", Limits{}}, {"unshaped", Limits{BandwidthMbit: -1}}} {
+		b.Run(bc.name, func(b *testing.B) { benchmarkPlumb(b, bc.limits) })
+	}
+}
+
+func benchmarkPlumb(b *testing.B, limits Limits) {
 	runtime.LockOSThread()
 	orig, _ := netns.Get()
 	host, _ := netns.New()
 	netns.Set(orig)
 	runtime.UnlockOSThread()
 	defer host.Close()
-	n, err := Open(Config{Subnet: netip.MustParsePrefix("10.213.0.0/16"), Name: "bench", HostNS: host})
+	n, err := Open(Config{Subnet: netip.MustParsePrefix("10.213.0.0/16"), Name: "bench", HostNS: host, Limits: limits})
 	if err != nil {
 		b.Fatal(err)
 	}
