@@ -85,6 +85,11 @@ if err=$(lambda add-permission --function-name cli-fn --statement-id s --action 
 echo "$err" | grep -q 'NotImplementedException.*AddPermission' || fail "add-permission printed: $err"
 if err=$(env -u AWS_PROFILE AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_ACCESS_KEY_ID=AKIAWRONGWRONGWRONG1 AWS_SECRET_ACCESS_KEY=x "$AWS" lambda --endpoint-url "http://$addr" list-functions 2>&1); then fail "unknown key accepted"; fi
 echo "$err" | grep -q UnrecognizedClientException || fail "unknown key printed: $err"
+# STS's query protocol, as botocore speaks it: the account's key is the account's root.
+out=$("$AWS" sts get-caller-identity --endpoint-url "http://$addr" --query '[Account,Arn]' --output text)
+[ "$out" = "000000000000	arn:aws:iam::000000000000:root" ] || fail "sts get-caller-identity printed: $out"
+if err=$(env -u AWS_PROFILE AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_ACCESS_KEY_ID=ASIAWRONGWRONGWRONG AWS_SECRET_ACCESS_KEY=x AWS_SESSION_TOKEN=forged "$AWS" sts get-caller-identity --endpoint-url "http://$addr" 2>&1); then fail "forged session token accepted"; fi
+echo "$err" | grep -q InvalidClientTokenId || fail "forged session token printed: $err"
 
 lambda delete-alias --function-name cli-fn --name live
 lambda delete-function --function-name cli-fn >/dev/null
