@@ -62,7 +62,7 @@ func newDriver(name, dataDir, runsc, initBin string, preboot bool, network sandb
 // openNetwork sets up the envs' network for --egress internet or hearth-only (nil
 // for none). Only the namespace driver attaches it so far: the gVisor driver must
 // plumb a sandbox before runsc boots it (issue 7).
-func openNetwork(dataDir, driver, egress, allow, deny, subnet string, functionPort uint16) (*netenv.Network, error) {
+func openNetwork(dataDir, driver, egress, allow, deny, subnet string, functionPort uint16, limits netenv.Limits) (*netenv.Network, error) {
 	mode := netenv.Egress(egress)
 	switch mode {
 	case netenv.EgressNone:
@@ -102,6 +102,7 @@ func openNetwork(dataDir, driver, egress, allow, deny, subnet string, functionPo
 		Name:       dataDir,
 		Policy:     p,
 		ResolvConf: filepath.Join(dataDir, "network", "resolv.conf"),
+		Limits:     limits,
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hearthfn/hearth/internal/daemon"
 	"github.com/hearthfn/hearth/internal/lambdaapi"
+	"github.com/hearthfn/hearth/internal/netenv"
 	"github.com/hearthfn/hearth/internal/sandbox"
 )
 
@@ -49,6 +50,9 @@ func serve(args []string) error {
 	egressDeny := fs.String("egress-deny", "", "comma-separated destinations functions may never reach (checked before --egress-allow): CIDR or CIDR:port")
 	envSubnet := fs.String("env-subnet", "10.213.0.0/16", "IPv4 subnet of the envs' addresses; its first address is the host's side (the gateway)")
 	functionPort := fs.Int("function-port", 9061, "with --egress internet or hearth-only: the port of the API's second listener, on the gateway, for functions (their AWS_ENDPOINT_URL_LAMBDA)")
+	envMaxConns := fs.Int("env-max-connections", netenv.DefaultMaxConnections, "most connections an env may have open at once (TCP and UDP flows); past it its connect is refused (negative: no limit)")
+	envConnRate := fs.Int("env-new-connections-per-sec", netenv.DefaultNewConnectionsPerSec, "most connections an env may open a second, with a burst of as many (negative: no limit)")
+	envMbit := fs.Int("env-bandwidth-mbit", netenv.DefaultBandwidthMbit, "shape each env's traffic, each way, to this many Mbit/s (negative: no limit)")
 	_ = fs.Parse(args)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -71,7 +75,8 @@ func serve(args []string) error {
 	if *functionPort <= 0 || *functionPort > 65535 {
 		return fmt.Errorf("--function-port %d: want 1-65535", *functionPort)
 	}
-	network, err := openNetwork(dataDir, *driverName, *egress, *egressAllow, *egressDeny, *envSubnet, uint16(*functionPort))
+	network, err := openNetwork(dataDir, *driverName, *egress, *egressAllow, *egressDeny, *envSubnet, uint16(*functionPort),
+		netenv.Limits{MaxConnections: *envMaxConns, NewConnectionsPerSec: *envConnRate, BandwidthMbit: *envMbit})
 	if err != nil {
 		return err
 	}
