@@ -71,6 +71,7 @@ type ociLinux struct {
 
 type ociNamespace struct {
 	Type string `json:"type"`
+	Path string `json:"path,omitempty"` // join this namespace instead of a new one
 }
 
 type ociResources struct {
@@ -95,9 +96,15 @@ type ociPids struct {
 
 var cpuPeriod = uint64(sandbox.CPUPeriod / time.Microsecond)
 
+// bundleNet is a networked sandbox's part of its bundle (zero: loopback only).
+type bundleNet struct {
+	nsPath     string // the network namespace runsc runs the Sentry in
+	resolvConf string // the host file for /etc/resolv.conf; "": none
+}
+
 // writeBundle creates bundle/rootfs (an empty read-only root with a mount point
 // for every mount) and bundle/config.json.
-func writeBundle(bundle string, spec sandbox.Spec, cgroupParent string) error {
+func writeBundle(bundle string, spec sandbox.Spec, cgroupParent string, network bundleNet) error {
 	rootfs := filepath.Join(bundle, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return fmt.Errorf("gvisor: bundle: %w", err)
@@ -129,7 +136,11 @@ func writeBundle(bundle string, spec sandbox.Spec, cgroupParent string) error {
 		mounts = append(mounts, ociMount{Destination: m.Target, Type: "bind", Source: m.Source, Options: opts})
 		return nil
 	}
-	for _, m := range append(sandbox.HostBase(), spec.Mounts...) {
+	all := append(sandbox.HostBase(), spec.Mounts...)
+	if network.resolvConf != "" {
+		all = append(all, sandbox.Mount{Source: network.resolvConf, Target: "/etc/resolv.conf", ReadOnly: true})
+	}
+	for _, m := range all {
 		if err := add(m); err != nil {
 			return err
 		}
@@ -172,7 +183,7 @@ func writeBundle(bundle string, spec sandbox.Spec, cgroupParent string) error {
 		Hostname: "localhost",
 		Mounts:   mounts,
 		Linux: ociLinux{
-			Namespaces:  []ociNamespace{{"pid"}, {"network"}, {"ipc"}, {"uts"}, {"mount"}},
+			Namespaces:  []ociNamespace{{Type: "pid"}, {Type: "network", Path: network.nsPath}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}},
 			CgroupsPath: "/" + cgroupParent + "/" + spec.ID,
 		},
 	}

@@ -1,6 +1,7 @@
 // Package gvisor runs each execution environment in its own gVisor sandbox: runsc
 // with the systrap platform (no hardware virtualisation needed), an OCI bundle
-// generated per sandbox, no network but loopback, and hearth-init as the container's
+// generated per sandbox, loopback only or, with Config.Network, the env network
+// (netns.go), and hearth-init as the container's
 // process, talking to the worker over the stdio that `runsc run` passes through.
 // gVisor puts a user-space kernel (the Sentry) between the function and the host,
 // so a kernel bug reachable from the function is not a host bug. With
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hearthfn/hearth/internal/sandbox"
@@ -36,6 +38,10 @@ type Config struct {
 	// PreBoot keeps a sandbox booted ahead for each recently repeated shape, so a
 	// cold start skips `runsc run` (preboot.go).
 	PreBoot bool
+	// Network, when set, links every sandbox to the host beyond loopback: each gets
+	// a network namespace of its own, attached before runsc boots it (netns.go).
+	// Nil: loopback only.
+	Network sandbox.Network
 }
 
 // Driver starts gVisor sandboxes.
@@ -45,6 +51,9 @@ type Driver struct {
 	pre  *preboot // nil without Config.PreBoot
 	lock *os.File // StateDir/lock, flocked while the driver lives (watchdog.go)
 	dog  *watchdog.Process
+	// releasing counts the network teardowns of ended sandboxes still running
+	// (netns.go); Close waits for them.
+	releasing sync.WaitGroup
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -75,7 +84,7 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("gvisor: %w", err)
 	}
 	d := &Driver{cfg: cfg, root: filepath.Join(cfg.StateDir, "root")}
-	for _, dir := range []string{d.root, filepath.Join(cfg.StateDir, "bundles")} {
+	for _, dir := range []string{d.root, filepath.Join(cfg.StateDir, "bundles"), filepath.Join(cfg.StateDir, netnsDirName)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("gvisor: %w", err)
 		}
@@ -108,11 +117,15 @@ func (d *Driver) Capabilities() sandbox.Capabilities {
 }
 
 // runsc builds a runsc command with the driver's global flags.
-func (d *Driver) runsc(args ...string) *exec.Cmd {
+func (d *Driver) runsc(args ...string) *exec.Cmd { return d.runscNet("none", args...) }
+
+// runscNet is runsc with --network network: "sandbox" (gVisor's netstack in the
+// spec's network namespace) for `run` of a networked sandbox, "none" otherwise.
+func (d *Driver) runscNet(network string, args ...string) *exec.Cmd {
 	global := []string{
 		"--root", d.root,
 		"--platform", d.cfg.Platform,
-		"--network", "none",
+		"--network", network,
 	}
 	if d.cfg.Platform == "systrap" {
 		// Systrap's fast path has a stub and the Sentry spin while they wait for each
@@ -136,18 +149,50 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox,
 			return b, nil
 		}
 	}
-	bundle := filepath.Join(d.cfg.StateDir, "bundles", spec.ID)
-	if err := writeBundle(bundle, spec, d.cfg.CgroupParent); err != nil {
+	return d.boot(spec, spec.ID, filepath.Join(d.cfg.StateDir, "bundles", spec.ID))
+}
+
+// boot writes spec's bundle, plumbs the sandbox's network when the driver has one,
+// and starts `runsc run` as container rid.
+func (d *Driver) boot(spec sandbox.Spec, rid, bundle string) (*box, error) {
+	network, nsPath := "none", ""
+	var teardown func()
+	if d.cfg.Network != nil {
+		var err error
+		if nsPath, teardown, err = d.attachNet(rid); err != nil {
+			os.RemoveAll(bundle)
+			return nil, err
+		}
+		network = "sandbox"
+	}
+	fail := func(err error) (*box, error) {
 		os.RemoveAll(bundle)
+		if teardown != nil {
+			d.releasing.Add(1)
+			go func() {
+				defer d.releasing.Done()
+				teardown()
+			}()
+		}
 		return nil, err
 	}
-	cmd := d.runsc("run", "--bundle", bundle, spec.ID)
-	s, err := startProcess(cmd, spec, d, bundle)
+	if err := writeBundle(bundle, spec, d.cfg.CgroupParent, d.netMounts(nsPath)); err != nil {
+		return fail(err)
+	}
+	b, err := startProcess(d.runscNet(network, "run", "--bundle", bundle, rid), spec, d, bundle, teardown)
 	if err != nil {
-		os.RemoveAll(bundle)
-		return nil, err
+		return fail(err)
 	}
-	return s, nil
+	return b, nil
+}
+
+// netMounts is what a sandbox with the namespace at nsPath ("": none) adds to its
+// bundle.
+func (d *Driver) netMounts(nsPath string) bundleNet {
+	if nsPath == "" {
+		return bundleNet{}
+	}
+	return bundleNet{nsPath: nsPath, resolvConf: d.cfg.Network.ResolvConf()}
 }
 
 // commandErr runs a runsc subcommand and folds its output into the error.
@@ -168,6 +213,8 @@ func (d *Driver) Close() error {
 	if d.pre != nil {
 		d.pre.close()
 	}
+	// The spares' network teardowns, and those of sandboxes that ended just before.
+	d.releasing.Wait()
 	var errs []error
 	if d.dog != nil {
 		errs = append(errs, d.dog.Stop())

@@ -140,6 +140,11 @@ func (p *preboot) take(spec sandbox.Spec) *box {
 	if task < 0 {
 		return nil
 	}
+	if p.d.cfg.Network != nil {
+		// Networked or not, nothing more: a spare's address is leased when it
+		// boots, never part of the spec, so every env of a shape can take it.
+		key = "networked " + key
+	}
 	now := time.Now()
 	p.mu.Lock()
 	if p.closed {
@@ -361,13 +366,10 @@ func (d *Driver) bootSpare(spec sandbox.Spec) (*box, error) {
 			spare.Mounts[i].Source = slot
 		}
 	}
-	if err := writeBundle(bundle, spare, d.cfg.CgroupParent); err != nil {
-		os.RemoveAll(bundle)
-		return nil, err
-	}
-	b, err := startProcess(d.runsc("run", "--bundle", bundle, rid), spare, d, bundle)
+	// With a network the spare is plumbed here, before it boots: a cold start that
+	// takes it pays nothing for the network.
+	b, err := d.boot(spare, rid, bundle)
 	if err != nil {
-		os.RemoveAll(bundle)
 		return nil, err
 	}
 	b.slot = slot

@@ -27,6 +27,10 @@ type box struct {
 	stream *stream
 	stderr *stderrSwitch
 	slot   string // a pre-booted sandbox's /var/task source, filled when it is taken
+	// unnet releases the sandbox's network once runsc has exited (netns.go); nil
+	// without a network. netGone is closed when it has.
+	unnet   func()
+	netGone chan struct{}
 
 	done    chan struct{}
 	err     error
@@ -53,7 +57,9 @@ func (s *stream) Close() error {
 	return errors.Join(werr, rerr)
 }
 
-func startProcess(cmd *exec.Cmd, spec sandbox.Spec, d *Driver, bundle string) (*box, error) {
+// startProcess starts cmd (`runsc run`) with the stream on its stdio; unnet, when
+// set, is run once it has exited.
+func startProcess(cmd *exec.Cmd, spec sandbox.Spec, d *Driver, bundle string, unnet func()) (*box, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -79,7 +85,7 @@ func startProcess(cmd *exec.Cmd, spec sandbox.Spec, d *Driver, bundle string) (*
 	}
 	inR.Close()
 	outW.Close()
-	b := &box{d: d, id: spec.ID, rid: spec.ID, bundle: bundle, cmd: cmd, stream: &stream{r: outR, w: inW}, stderr: errs, done: make(chan struct{})}
+	b := &box{d: d, id: spec.ID, rid: spec.ID, bundle: bundle, cmd: cmd, stream: &stream{r: outR, w: inW}, stderr: errs, done: make(chan struct{}), unnet: unnet, netGone: make(chan struct{})}
 	go b.wait()
 	return b, nil
 }
@@ -97,7 +103,17 @@ func (b *box) wait() {
 		}
 	}
 	b.err = err
+	if b.unnet != nil {
+		b.d.releasing.Add(1) // before done: Close, after a Kill, waits for it
+	}
 	close(b.done)
+	if b.unnet != nil {
+		// The Sentry is gone with runsc: the namespace holds nothing but the link.
+		// Releasing it takes tens of milliseconds; nobody waits for it but Close.
+		b.unnet()
+		b.d.releasing.Done()
+	}
+	close(b.netGone)
 }
 
 func (b *box) ID() string                 { return b.id }

@@ -29,7 +29,8 @@ import (
 // starts a watchdog (package watchdog) that, once the driver's process is gone,
 // takes the state directory's lock and reaps: every process that names this runsc
 // root on its command line and every task in the sandboxes' cgroups is killed, then
-// runsc's state, the bundles and the cgroups are removed and null-netns unmounted.
+// runsc's state, the bundles and the cgroups are removed, null-netns and the
+// sandboxes' network namespaces (netns.go) unmounted.
 // New does the same when it starts on a state directory a crashed process left.
 
 // watchdogArg is os.Args[1] of the driver's watchdog process.
@@ -106,8 +107,9 @@ func watchdogMain(args []string) int {
 
 // reap kills and removes every sandbox of the state directory: processes first
 // (killing needs no cooperation from runsc, and a paused Sentry answers no runsc
-// command that would end it), then runsc's state, the bundles, the cgroups and the
-// null-netns mount. It returns how many sandboxes it found.
+// command that would end it), then runsc's state, the bundles, the cgroups, the
+// null-netns mount and the sandboxes' network namespace mounts. It returns how
+// many sandboxes it found.
 func reap(cfg Config) (int, error) {
 	root := filepath.Join(cfg.StateDir, "root")
 	ids := leftoverIDs(cfg.StateDir, root)
@@ -151,6 +153,11 @@ func reap(cfg Config) (int, error) {
 		}
 	}
 	if err := unmountNullNetns(root); err != nil {
+		errs = append(errs, err)
+	}
+	// The sandboxes' own network namespaces (netns.go): with their mounts gone and
+	// their Sentries dead, the kernel deletes them and their veth pairs.
+	if err := removeAllNetns(cfg.StateDir); err != nil {
 		errs = append(errs, err)
 	}
 	return len(ids), errors.Join(errs...)
