@@ -39,7 +39,7 @@ func newDriver(name, dataDir, runsc, initBin string, preboot bool, network sandb
 				}
 			}
 		}
-		return gvisor.New(gvisor.Config{Runsc: path, StateDir: filepath.Join(dataDir, "sandbox", "gvisor"), PreBoot: preboot})
+		return gvisor.New(gvisor.Config{Runsc: path, StateDir: filepath.Join(dataDir, "sandbox", "gvisor"), PreBoot: preboot, Network: network})
 	}
 	switch name {
 	case "none":
@@ -60,9 +60,9 @@ func newDriver(name, dataDir, runsc, initBin string, preboot bool, network sandb
 }
 
 // openNetwork sets up the envs' network for --egress internet or hearth-only (nil
-// for none). Only the namespace driver attaches it so far: the gVisor driver must
-// plumb a sandbox before runsc boots it (issue 7).
-func openNetwork(dataDir, driver, egress, allow, deny, subnet string, functionPort uint16, limits netenv.Limits) (*netenv.Network, error) {
+// for none). Both drivers attach it: the namespace driver as it forks a setup
+// process, the gVisor driver before runsc boots a sandbox (spares included).
+func openNetwork(dataDir, egress, allow, deny, subnet string, functionPort uint16, limits netenv.Limits) (*netenv.Network, error) {
 	mode := netenv.Egress(egress)
 	switch mode {
 	case netenv.EgressNone:
@@ -73,9 +73,6 @@ func openNetwork(dataDir, driver, egress, allow, deny, subnet string, functionPo
 	case netenv.EgressInternet, netenv.EgressHearthOnly:
 	default:
 		return nil, fmt.Errorf("--egress %q: want internet, hearth-only or none", egress)
-	}
-	if driver != "namespace" {
-		return nil, fmt.Errorf("--egress %s needs --sandbox namespace for now (gVisor sandboxes get their network in a later step; use --egress none with gVisor)", egress)
 	}
 	p := netenv.Policy{Egress: mode, ListenPort: functionPort}
 	for _, f := range []struct {
