@@ -4,23 +4,32 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // TestEgressHearthOnly: with --egress hearth-only a function reaches Hearth's
 // function-facing listener (its AWS_ENDPOINT_URL_LAMBDA) and a server the test runs
 // on the host only through the --egress-allow rule for its port, and is refused the
-// host's other ports, the metadata address and a denied rule. Namespace
-// driver (gVisor envs get their network in a later step). Every address is one the
-// test serves on this machine or one nothing answers on; nothing leaves it.
+// host's other ports, the metadata address and a denied rule; on both drivers
+// (gVisor's netstack sends from its own namespace through the same firewall).
+// Every address is one the test serves on this machine or one nothing answers on;
+// nothing leaves it.
 func TestEgressHearthOnly(t *testing.T) {
-	requireSandboxHost(t, "namespace")
+	forEachDriver(t, testEgressHearthOnly)
+}
+
+func testEgressHearthOnly(t *testing.T, driver string) {
 	allowed, other := listenAll(t), listenAll(t)
 	subnet := fmt.Sprintf("10.213.%d.0/24", 100+rand.IntN(150))
 	gw := strings.TrimSuffix(subnet, "0/24") + "1"
-	s := startSandboxServer(t, "namespace",
+	s := startSandboxServer(t, driver,
 		"--egress", "hearth-only", "--env-subnet", subnet,
 		"--egress-allow", gw+"/32:"+strconv.Itoa(allowed),
 		"--egress-deny", "192.0.2.99/32")
@@ -78,4 +87,133 @@ func listenAll(t *testing.T) int {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestEgressInternet: with --egress internet a function's connection leaves
+// through NAT: a server the test runs in a network namespace of its own on this
+// machine (linked to the host by a veth pair, so the host routes to it as to the
+// outside) sees the host's address, not the env's; the host's own ports and the
+// metadata address stay refused. Both drivers.
+func TestEgressInternet(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		hostAddr, serverAddr, seen := outsideServer(t)
+		hostPort := listenAll(t)
+		subnet := fmt.Sprintf("10.213.%d.0/24", 100+rand.IntN(150))
+		gw := strings.TrimSuffix(subnet, "0/24") + "1"
+		s := startSandboxServer(t, driver, "--egress", "internet", "--env-subnet", subnet)
+		fn := deploy(t, s, kindPython)
+		refusedTargets := []string{
+			net.JoinHostPort(gw, strconv.Itoa(hostPort)), // the host, no allow rule
+			"169.254.169.254:80",                         // instance metadata
+		}
+		out := probe(t, s, fn, map[string]any{"connect": append([]string{serverAddr}, refusedTargets...)})
+		if o := outcome(t, out, "connect:"+serverAddr); !o.OK {
+			t.Errorf("connect %s (a server outside the host's namespace): %s", serverAddr, o.Error)
+		} else {
+			select {
+			case from := <-seen:
+				if from != hostAddr {
+					t.Errorf("the server saw the connection from %s, want the host's address %s (NAT)", from, hostAddr)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("the server saw no connection")
+			}
+		}
+		for _, hp := range refusedTargets {
+			if o := outcome(t, out, "connect:"+hp); o.OK || !strings.Contains(o.Error, "refused") {
+				t.Errorf("connect %s: ok=%v %q, want connection refused", hp, o.OK, o.Error)
+			}
+		}
+	})
+}
+
+// outsideServer serves TCP in a network namespace the test creates, linked to the
+// host's by a veth pair on a /30 of its own (host side .1, server .2), and returns
+// the host side's address, the server's address and the remote address of every
+// connection it accepts. Everything is removed when the test ends.
+func outsideServer(t *testing.T) (hostAddr, serverAddr string, seen <-chan string) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	ns, err := netns.New()
+	if err == nil {
+		err = netns.Set(orig)
+	}
+	orig.Close()
+	runtime.UnlockOSThread()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	third := 100 + rand.IntN(150)
+	hostAddr = fmt.Sprintf("10.214.%d.1", third)
+	serverIP := fmt.Sprintf("10.214.%d.2", third)
+	name := fmt.Sprintf("hte2e%d", rand.IntN(1e6))
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: "eth0", PeerNamespace: netlink.NsFd(ns)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if l, err := netlink.LinkByName(name); err == nil {
+			netlink.LinkDel(l)
+		}
+	})
+	up := func(h *netlink.Handle, link, addr string) {
+		l, err := h.LinkByName(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := netlink.ParseAddr(addr + "/30")
+		if err := h.AddrAdd(l, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host, err := netlink.NewHandle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	in, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	up(host, name, hostAddr)
+	up(in, "eth0", serverIP)
+	serverAddr = net.JoinHostPort(serverIP, "8080")
+	var ln net.Listener
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread ends in the server's namespace
+		if err = netns.Set(ns); err == nil {
+			ln, err = net.Listen("tcp4", serverAddr)
+		}
+	}()
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan string, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case ch <- c.RemoteAddr().(*net.TCPAddr).IP.String():
+			default:
+			}
+			c.Close()
+		}
+	}()
+	return hostAddr, serverAddr, ch
 }
