@@ -9,11 +9,11 @@ GVISOR_VERSION ?= v0.0.0-20260905035102-160fafc42237
 # Packages with goroutines and shared state run under the race detector.
 RACE_PKGS := ./internal/... ./cmd/...
 
-.PHONY: all build deps test-deps run test unit e2e cli fuzz lint bench clean
+.PHONY: all build sdk deps test-deps run test unit e2e cli fuzz lint bench clean
 
 all: build
 
-build: bin/runsc
+build: bin/runsc sdk
 	$(GO) build -o bin/hearth ./cmd/hearth
 	$(GO) build -o bin/hearth-bench ./cmd/hearth-bench
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/hearth-init ./cmd/hearth-init
@@ -27,6 +27,14 @@ bin/runsc: Makefile
 		echo "$(GVISOR_VERSION)" > bin/.runsc-version; \
 	fi
 	@touch bin/runsc
+
+# The AWS SDKs the python and nodejs runtimes carry, as AWS's do (README, "The
+# bundled AWS SDKs"): Debian trixie's boto3 (sdk/python/packages) and npm's SDK for
+# JavaScript v3 (sdk/node/package-lock.json), pinned, next to the binaries where
+# hearth serve finds them. Each script does nothing when its stamp matches the pins.
+sdk:
+	@sh sdk/python/fetch.sh sdk/python/packages bin/sdk/python
+	@sh sdk/node/install.sh bin/sdk/node
 
 deps:
 	$(GO) mod download

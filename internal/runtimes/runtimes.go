@@ -37,6 +37,41 @@ const (
 // Dir is where the runtime's Files are placed inside the sandbox.
 const Dir = "/var/runtime"
 
+// The bundled AWS SDKs, as AWS's runtimes carry them (boto3 for python, the SDK for
+// JavaScript v3 for nodejs). `make sdk` installs them next to the binaries, in a
+// directory named SDKDir; each family's part is bind-mounted read-only at its
+// SDKTarget in every sandbox of that family. They are found only when imported:
+// nothing is read on the cold start of a function that does not import them.
+const (
+	// SDKDir is the directory next to hearth-init that holds the SDKs.
+	SDKDir = "sdk"
+	// PythonSDK is the python SDK's sys.path entry. bootstrap.py puts it after the
+	// function's own code and layers and before the standard library, the order of
+	// Lambda's sys.path (/var/task, /opt/python/lib/pythonX.Y/site-packages,
+	// /opt/python, the runtime's packages, the standard library).
+	PythonSDK = "/var/sdk/python"
+	// NodeSDK is the nodejs SDK's node_modules. It is an ancestor directory of
+	// /var/task, so ES modules find it (Node's ES module resolution walks up
+	// node_modules directories and ignores NODE_PATH, which AWS's runtimes patch it
+	// to read). Dir/node_modules is a link to it, so CommonJS reaches it through
+	// NODE_PATH as on AWS, after the function's own node_modules and its layers'
+	// (index.cjs keeps CommonJS from finding it as an ancestor first).
+	NodeSDK = "/var/node_modules"
+)
+
+// SDK returns, for a runtime family, the bundled SDK's directory under SDKDir
+// ("python" or "node/node_modules"), its mount target in the sandbox and a file
+// that exists when it is installed; ok is false for families without one.
+func SDK(family string) (hostDir, target, probe string, ok bool) {
+	switch family {
+	case FamilyPython:
+		return "python", PythonSDK, "boto3/__init__.py", true
+	case FamilyNode:
+		return "node/node_modules", NodeSDK, "@aws-sdk/client-lambda/package.json", true
+	}
+	return "", "", "", false
+}
+
 // The clients, shared by every Runtime that Lookup returns.
 var (
 	//go:embed python/bootstrap.py

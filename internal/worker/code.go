@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hearthfn/hearth/internal/codezip"
 	"github.com/hearthfn/hearth/internal/runtimes"
+	"github.com/hearthfn/hearth/internal/sandbox"
 )
 
 // codeCache unpacks each zip once per worker, named by its digest; every env of that
@@ -124,12 +126,59 @@ func (c *codeCache) prune(keep func(sha256Hex string) bool) (removed, waiting in
 }
 
 // runtimeDirs prepares one /var/runtime per runtime: hearth-init and the runtime
-// interface client's files.
+// interface client's files. It also knows the bundled AWS SDKs (runtimes.SDK), which
+// `make sdk` puts next to hearth-init and every sandbox of their family mounts.
 type runtimeDirs struct {
 	dir      string
 	initPath string
+	sdk      map[string]sandbox.Mount // by runtime family, only those installed
 	mu       sync.Mutex
 	ready    map[string]string
+}
+
+// newRuntimeDirs prepares runtime directories under dir. A missing SDK is one
+// warning now, not an error: functions run without it (as they do on AWS when they
+// bring their own).
+func newRuntimeDirs(dir, initPath string, log *slog.Logger) *runtimeDirs {
+	sdkRoot := filepath.Join(filepath.Dir(initPath), runtimes.SDKDir)
+	sdk, missing := findSDKs(sdkRoot)
+	if len(missing) > 0 {
+		log.Warn("bundled AWS SDK not installed; functions can import only the SDK they ship (make sdk installs it)",
+			"dir", sdkRoot, "missing", strings.Join(missing, ", "))
+	}
+	return &runtimeDirs{dir: dir, initPath: initPath, sdk: sdk, ready: map[string]string{}}
+}
+
+// findSDKs returns the mounts of the SDKs installed under root, by family, and the
+// families whose SDK is missing.
+func findSDKs(root string) (map[string]sandbox.Mount, []string) {
+	sdk := map[string]sandbox.Mount{}
+	var missing []string
+	for _, family := range []string{runtimes.FamilyPython, runtimes.FamilyNode} {
+		hostDir, target, probe, _ := runtimes.SDK(family)
+		src := filepath.Join(root, filepath.FromSlash(hostDir))
+		if _, err := os.Stat(filepath.Join(src, filepath.FromSlash(probe))); err != nil {
+			missing = append(missing, family)
+			continue
+		}
+		// Resolved once, so drivers mount the directory itself (e2e links bin/sdk).
+		if real, err := filepath.EvalSymlinks(src); err == nil {
+			src = real
+		}
+		if abs, err := filepath.Abs(src); err == nil {
+			src = abs
+		}
+		sdk[family] = sandbox.Mount{Source: src, Target: target, ReadOnly: true}
+	}
+	return sdk, missing
+}
+
+// sdkMounts are the mounts of rt's bundled SDK (none when it has none here).
+func (r *runtimeDirs) sdkMounts(rt runtimes.Runtime) []sandbox.Mount {
+	if m, ok := r.sdk[rt.Family]; ok {
+		return []sandbox.Mount{m}
+	}
+	return nil
 }
 
 func (r *runtimeDirs) path(rt runtimes.Runtime) (string, error) {
@@ -158,6 +207,12 @@ func (r *runtimeDirs) path(rt runtimes.Runtime) (string, error) {
 			return "", err
 		}
 		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if _, ok := r.sdk[runtimes.FamilyNode]; ok && rt.Family == runtimes.FamilyNode {
+		// AWS's layout: the SDK in /var/runtime/node_modules, on NODE_PATH.
+		if err := os.Symlink(runtimes.NodeSDK, filepath.Join(dst, "node_modules")); err != nil {
 			return "", err
 		}
 	}

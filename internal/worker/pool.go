@@ -156,7 +156,7 @@ func New(cfg Config) (*Pool, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		code:       &codeCache{dir: codeDir, source: cfg.Code, flight: map[string]*sync.Mutex{}},
-		runtimes:   &runtimeDirs{dir: rtDir, initPath: cfg.InitBinary, ready: map[string]string{}},
+		runtimes:   newRuntimeDirs(rtDir, cfg.InitBinary, cfg.Logger),
 		idle:       map[string][]*env{},
 		envs:       map[string]*env{},
 		current:    map[string]string{},

@@ -121,10 +121,10 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 		Init: "/var/runtime/hearth-init",
 		Args: []string{"hearth-init"},
 		Env:  []string{"PATH=/usr/bin:/bin"},
-		Mounts: []sandbox.Mount{
+		Mounts: append([]sandbox.Mount{
 			{Source: codeDir, Target: "/var/task", ReadOnly: true},
 			{Source: rtDir, Target: "/var/runtime", ReadOnly: true},
-		},
+		}, p.runtimes.sdkMounts(rt)...),
 		TmpMB:    v.EphemeralMB,
 		MemoryMB: v.MemoryMB,
 		CPUs:     cpus,

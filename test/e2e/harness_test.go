@@ -92,6 +92,7 @@ func runMain(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "e2e: building hearth-init:", err)
 			return 1
 		}
+		linkBundledSDK(tmp) // hearth serve finds the SDKs next to hearth-init
 	}
 	if runscBin = os.Getenv("HEARTH_E2E_RUNSC"); runscBin == "" {
 		if root, err := moduleRoot(); err == nil {

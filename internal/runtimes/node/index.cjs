@@ -778,6 +778,47 @@ function setDefaultNodePath(appRoot) {
   if (typeof Module._initPaths === 'function') Module._initPaths();
 }
 
+// The bundled AWS SDK for JavaScript v3 (runtimes.NodeSDK), mounted by Hearth when it
+// is installed. It sits in an ancestor of /var/task so that ES modules find it: Node's
+// ES module resolution ignores NODE_PATH, which AWS's runtimes patch Node to read.
+const BUNDLED_SDK = '/var/node_modules';
+
+function keepBundledSdkAfterNodePath() {
+  // CommonJS looks in every ancestor's node_modules before NODE_PATH, so it would
+  // find the bundled SDK before a layer's (/opt/nodejs/node_modules). Lambda's order
+  // is the function's node_modules, then NODE_PATH: layers, then
+  // /var/runtime/node_modules, a link to the bundled SDK. So modules outside the SDK
+  // do not get its directory as an ancestor; the SDK's own modules keep it, and so
+  // load their own dependencies.
+  const Module = require('node:module');
+  const nodeModulePaths = Module._nodeModulePaths;
+  if (typeof nodeModulePaths !== 'function') return;
+  Module._nodeModulePaths = function (from) {
+    const paths = nodeModulePaths.call(this, from);
+    if (from === BUNDLED_SDK || from.startsWith(BUNDLED_SDK + '/')) return paths;
+    const i = paths.indexOf(BUNDLED_SDK);
+    if (i >= 0) paths.splice(i, 1);
+    return paths;
+  };
+}
+
+function patchHomedir() {
+  // On AWS, /etc/passwd names the function's user (sbx_user1051, uid 993, home
+  // /home/sbx_user1051) and HOME is unset. A sandbox sees the host's /etc/passwd,
+  // which may not name uid 993, and then os.homedir() throws ENOENT — which the AWS
+  // SDK calls (for ~/.aws/config) on creating any client. Answer as AWS would.
+  const os = require('node:os');
+  const homedir = os.homedir;
+  os.homedir = function () {
+    try {
+      return homedir.call(this);
+    } catch (e) {
+      if (process.env.HOME) throw e;
+      return '/home/sbx_user1051';
+    }
+  };
+}
+
 function makeOutputBlocking() {
   // Node writes to pipes asynchronously on POSIX: a log line could then reach
   // hearth-init after the response it preceded (and be counted in the wrong
@@ -799,6 +840,8 @@ async function main() {
     // keep the current directory
   }
   setDefaultNodePath(appRoot);
+  keepBundledSdkAfterNodePath();
+  patchHomedir();
   const client = new RuntimeAPI(process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001');
 
   const errorCallbacks = {

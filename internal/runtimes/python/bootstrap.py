@@ -589,8 +589,13 @@ def _install_logging_hook():
 # Start-up.
 
 
+# The bundled AWS SDK (boto3, botocore and what they import), mounted read-only by
+# Hearth when it is installed: runtimes.PythonSDK.
+_SDK_DIR = "/var/sdk/python"
+
+
 def _setup_sys_path(task_root):
-    """Puts the function first on sys.path, then its layers, as Lambda does."""
+    """Puts the function first on sys.path, then its layers, then the bundled SDK, as Lambda does."""
     # sys.path[0] is this file's directory (/var/runtime), which holds nothing for the function.
     here = {os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.realpath(__file__))}
     rest = [p for p in sys.path if p not in here and p != ""]
@@ -603,16 +608,32 @@ def _setup_sys_path(task_root):
             if d not in rest and os.path.isdir(d):
                 rest.append(d)
         site.setquit()
+    versions = (_requested_python(), "%d.%d" % sys.version_info[:2])
+    pythonpath = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    sys.path[:] = _ordered_sys_path(task_root, rest, versions, pythonpath, os.path.isdir)
+
+
+def _ordered_sys_path(task_root, rest, versions, pythonpath, isdir):
+    """Lambda's sys.path: the function's code, its layers' directories (those that
+    exist), the directories of PYTHONPATH, the bundled SDK, then the interpreter's
+    own (rest, in order: the standard library, then the site directories). A package
+    the function or a layer ships is found before the bundled one of the same name."""
     front = [task_root]
-    have = "%d.%d" % sys.version_info[:2]
-    for version in dict.fromkeys((_requested_python(), have)):
+    for version in dict.fromkeys(versions):
         if version:
             d = "/opt/python/lib/python%s/site-packages" % version
-            if os.path.isdir(d):
+            if isdir(d):
                 front.append(d)
-    if os.path.isdir("/opt/python"):
+    if isdir("/opt/python"):
         front.append("/opt/python")
-    sys.path[:] = front + [p for p in rest if p not in front]
+    # The interpreter put PYTHONPATH's entries first in rest; they stay before the SDK.
+    user = set(p for p in pythonpath if p)
+    user |= set(os.path.abspath(p) for p in user)
+    rest = [p for p in rest if p not in front]
+    mine = [p for p in rest if p in user]
+    if isdir(_SDK_DIR) and _SDK_DIR not in front and _SDK_DIR not in mine:
+        mine.append(_SDK_DIR)
+    return front + mine + [p for p in rest if p not in mine]
 
 
 def _note_version_mismatch():
