@@ -186,7 +186,10 @@ func unconfirmed() []expr.Any {
 // namespace driver drops every capability; under gVisor the function never sees
 // the host's interface). gVisor's Sentry sends the env's packets through an
 // AF_PACKET socket on that interface without PACKET_QDISC_BYPASS, so they go
-// through the same qdisc (TestShapedAFPacket sends that way).
+// through the same qdisc (TestShapedAFPacket sends that way). Checked once with
+// runsc itself (2026-12-03, a static Go program in a `runsc --network sandbox`
+// container on a plumbed namespace, bulk TCP to and from the gateway for 1.5 s):
+// shaped to 40 Mbit/s it measured 38.8 each way, unshaped 1,468 up and 355 down.
 
 // tbf is the qdisc for one end: rate, a burst of 4 ms of it (at least 128 KiB, so
 // a 64 KiB GSO packet passes whole), and a queue of 20 ms more before it drops.
