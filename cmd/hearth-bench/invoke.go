@@ -266,6 +266,9 @@ func benchHearth(self, driver string, art *benchArtifacts, o *invokeBenchOptions
 		// The figure above has a sandbox booted ahead from the third sample on; this
 		// one pays for runsc's boot on every sample (and, with +net, for the plumbing
 		// and runsc's network setup).
+		if withNet { // its own subnet: the server above still holds 10.213.254.0/24
+			netArgs = []string{"--egress", "hearth-only", "--env-subnet", "10.213.253.0/24"}
+		}
 		f.coldBoot, f.coldBootRep, err = gvisorColdStartsWithoutPreboot(self, dir+"-noboot", art, o, netArgs...)
 		if err != nil {
 			f.note("Go cold start, --gvisor-preboot=false: %v", err)
