@@ -27,7 +27,7 @@ func TestEgressHearthOnly(t *testing.T) {
 
 func testEgressHearthOnly(t *testing.T, driver string) {
 	allowed, other := listenAll(t), listenAll(t)
-	subnet := fmt.Sprintf("10.213.%d.0/24", 100+rand.IntN(150))
+	subnet := nextEnvSubnet() // none other of this test process has it
 	gw := strings.TrimSuffix(subnet, "0/24") + "1"
 	s := startSandboxServer(t, driver,
 		"--egress", "hearth-only", "--env-subnet", subnet,
@@ -98,7 +98,7 @@ func TestEgressInternet(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, driver string) {
 		hostAddr, serverAddr, seen := outsideServer(t)
 		hostPort := listenAll(t)
-		subnet := fmt.Sprintf("10.213.%d.0/24", 100+rand.IntN(150))
+		subnet := nextEnvSubnet() // none other of this test process has it
 		gw := strings.TrimSuffix(subnet, "0/24") + "1"
 		s := startSandboxServer(t, driver, "--egress", "internet", "--env-subnet", subnet)
 		fn := deploy(t, s, kindPython)
@@ -149,9 +149,10 @@ func outsideServer(t *testing.T) (hostAddr, serverAddr string, seen <-chan strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	third := 100 + rand.IntN(150)
-	hostAddr = fmt.Sprintf("10.214.%d.1", third)
-	serverIP := fmt.Sprintf("10.214.%d.2", third)
+	// Outside the harness's env subnets (10.214–10.217) and the other tests' 10.213.
+	third := rand.IntN(256)
+	hostAddr = fmt.Sprintf("10.218.%d.1", third)
+	serverIP := fmt.Sprintf("10.218.%d.2", third)
 	name := fmt.Sprintf("hte2e%d", rand.IntN(1e6))
 	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: "eth0", PeerNamespace: netlink.NsFd(ns)}); err != nil {
 		t.Fatal(err)
