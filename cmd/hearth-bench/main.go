@@ -359,8 +359,15 @@ type hearthServer struct {
 // startHearth starts `hearth serve` on a free port with the given sandbox driver
 // (none, gvisor, namespace) and extra serve flags, and waits until it announces its
 // address.
+//
+// Unless extra says otherwise, envs get no network (--egress none): the figures stay
+// comparable with earlier runs, and DRIVER+net rows measure what the network (serve's
+// default) adds.
 func startHearth(self, dir, driver string, extra ...string) (*hearthServer, error) {
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dir, "--sandbox", driver}, extra...)
+	if !slices.Contains(extra, "--egress") {
+		args = append(args, "--egress", "none")
+	}
 	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), "HEARTH_ACCESS_KEY_ID="+benchKey, "HEARTH_SECRET_ACCESS_KEY="+benchSecret)
 	stderr, err := cmd.StderrPipe()

@@ -45,7 +45,7 @@ func serve(args []string) error {
 	maxInflightBody := fs.Int("max-inflight-body-mb", lambdaapi.DefaultMaxInflightBodyBytes>>20, "most request-body megabytes the API holds at once; past it requests get 429 TooManyRequestsException")
 	gcFirstRun := fs.Duration("gc-first-run", 30*time.Second, "when the first garbage collection of orphaned versions, aliases and code runs after start (then hourly)")
 	debugListen := fs.String("debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address; keep it on loopback")
-	egress := fs.String("egress", "none", "where functions may connect: internet (anywhere but the host, link-local addresses and other envs), hearth-only (the allow rules only), or none (loopback only). Both sandbox drivers")
+	egress := fs.String("egress", "internet", "where functions may connect: internet (anywhere but the host, link-local addresses and other envs, as on Lambda), hearth-only (Hearth's function-facing listener and the allow rules only), or none (loopback only)")
 	egressAllow := fs.String("egress-allow", "", "comma-separated destinations functions may reach even where --egress refuses them, the host's own addresses included: CIDR or CIDR:port (e.g. 10.0.0.0/8,192.0.2.10/32:5432)")
 	egressDeny := fs.String("egress-deny", "", "comma-separated destinations functions may never reach (checked before --egress-allow): CIDR or CIDR:port")
 	envSubnet := fs.String("env-subnet", "10.213.0.0/16", "IPv4 subnet of the envs' addresses; its first address is the host's side (the gateway)")
@@ -75,10 +75,14 @@ func serve(args []string) error {
 	if *functionPort <= 0 || *functionPort > 65535 {
 		return fmt.Errorf("--function-port %d: want 1-65535", *functionPort)
 	}
-	network, err := openNetwork(dataDir, *egress, *egressAllow, *egressDeny, *envSubnet, uint16(*functionPort),
-		netenv.Limits{MaxConnections: *envMaxConns, NewConnectionsPerSec: *envConnRate, BandwidthMbit: *envMbit})
-	if err != nil {
-		return err
+	var network *netenv.Network
+	if *driverName != "none" {
+		// A control-plane-only node runs no envs, so it needs no env network.
+		network, err = openNetwork(dataDir, *egress, *egressAllow, *egressDeny, *envSubnet, uint16(*functionPort),
+			netenv.Limits{MaxConnections: *envMaxConns, NewConnectionsPerSec: *envConnRate, BandwidthMbit: *envMbit})
+		if err != nil {
+			return err
+		}
 	}
 	if network != nil {
 		defer network.Close()

@@ -26,9 +26,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -251,6 +253,16 @@ func sharedServer(t testing.TB) *server {
 	return sharedSrv
 }
 
+var envSubnets atomic.Int64
+
+// nextEnvSubnet is a /24 no other server of this test process has, in
+// 10.214.0.0–10.217.255.0, starting where the process id points so that two test
+// processes (a developer's and CI's) rarely pick the same.
+func nextEnvSubnet() string {
+	k := (int64(os.Getpid())*7 + envSubnets.Add(1)) % 1024
+	return fmt.Sprintf("10.%d.%d.0/24", 214+k/256, k%256)
+}
+
 func launch(opts serverOptions) (*server, error) {
 	// By default the control plane only: no sandbox driver, so Invoke is not
 	// implemented and no runsc or hearth-init is needed.
@@ -269,6 +281,11 @@ func launch(opts serverOptions) (*server, error) {
 		args = append(args, "--nats", opts.natsURL)
 	}
 	args = append(args, opts.extraArgs...)
+	if driver != "none" && !slices.Contains(opts.extraArgs, "--env-subnet") {
+		// Servers run side by side: each gets a subnet of its own (a subnet the host
+		// already routes is refused at start).
+		args = append(args, "--env-subnet", nextEnvSubnet())
+	}
 	bin := hearthBin
 	if opts.binary != "" {
 		bin = opts.binary
