@@ -40,7 +40,7 @@ const (
 )
 
 // sections are the parts -only can name, in the order a full run measures them.
-var sections = []string{"control", "invoke", "warm", "cpushare", "parallel"}
+var sections = []string{"control", "invoke", "warm", "cpushare", "parallel", "sdk"}
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -57,6 +57,7 @@ func run(args []string) error {
 	creates := fs.Int("creates", 50, "CreateFunction calls with a 1 MB zip")
 	gets := fs.Int("gets", 3000, "GetFunction calls")
 	lists := fs.Int("lists", 500, "ListFunctions calls (over 50 functions)")
+	sdkDrivers := fs.String("sdk-drivers", "gvisor,namespace", "drivers the sdk part measures")
 	var inv invokeBenchOptions
 	inv.addFlags(fs)
 	var sz sizeBenchOptions
@@ -86,6 +87,11 @@ func run(args []string) error {
 	}
 	if want["warm"] || want["cpushare"] || want["parallel"] {
 		if err := benchSizes(self, &inv, &sz, want); err != nil {
+			return err
+		}
+	}
+	if want["sdk"] {
+		if err := benchSDK(self, &inv, strings.Split(*sdkDrivers, ",")); err != nil {
 			return err
 		}
 	}
