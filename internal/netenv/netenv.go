@@ -30,10 +30,13 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/hearthfn/hearth/internal/sandbox"
 )
 
-// ErrExhausted is returned by Plumb when every address of the subnet is leased.
-var ErrExhausted = errors.New("netenv: no free address left in the env subnet")
+// ErrExhausted is returned by Plumb when every address of the subnet is leased. It
+// wraps sandbox.ErrNoCapacity, so an invoke that needs a new env hears "retry later".
+var ErrExhausted = fmt.Errorf("%w: no free address left in the env subnet", sandbox.ErrNoCapacity)
 
 // Config configures a Network.
 type Config struct {
@@ -305,7 +308,7 @@ func (n *Network) lease() (netip.Addr, string, error) {
 	last := lastAddr(n.cfg.Subnet)
 	for tries := 0; ; tries++ {
 		if tries > 1<<(32-n.cfg.Subnet.Bits()) {
-			return netip.Addr{}, "", ErrExhausted
+			return netip.Addr{}, "", fmt.Errorf("%w %v (every env holds one while it lives; a larger --env-subnet gives more)", ErrExhausted, n.cfg.Subnet)
 		}
 		a := n.next
 		n.next = a.Next()

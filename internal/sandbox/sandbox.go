@@ -172,6 +172,11 @@ type Restorer interface {
 // ErrOOM is wrapped by Err when the sandbox's init was killed for exceeding its memory limit.
 var ErrOOM = errors.New("sandbox exceeded its memory limit")
 
+// ErrNoCapacity is wrapped by Start's (and a Network's Attach's) error when the host
+// has run out of something every sandbox needs — an address of the env subnet, say:
+// a later start may succeed, so the caller answers "retry later", not a failure.
+var ErrNoCapacity = errors.New("the host has no capacity left for another sandbox")
+
 // HostBase is the read-only base every sandbox sees: the host's system directories
 // and the few /etc files a runtime needs. Nothing else of the host: no /root, /home,
 // /var, data directories or credentials.

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -138,6 +139,9 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 		spec.CPUs = 0 // boot and init unthrottled; the quota comes at InitDone
 	}
 	sb, err := p.cfg.Driver.Start(ctx, spec)
+	if errors.Is(err, sandbox.ErrNoCapacity) {
+		return errdefs.New(errdefs.ErrTooManyRequests, "Rate Exceeded. This Hearth host cannot start another execution environment now (%v); retry later.", err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: start sandbox (%s): %v", errdefs.ErrService, p.cfg.Driver.Name(), err)
 	}

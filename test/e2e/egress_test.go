@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
@@ -217,4 +218,57 @@ func outsideServer(t *testing.T) (hostAddr, serverAddr string, seen <-chan strin
 		}
 	}()
 	return hostAddr, serverAddr, ch
+}
+
+// TestEnvSubnetExhausted: when every address of --env-subnet is held by an env (or
+// a pre-started one), an invoke that needs a new env gets 429 at once with a
+// message that names the subnet — not a hang, not a 500 — and once envs end their
+// addresses serve new ones. Both drivers.
+func TestEnvSubnetExhausted(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		// A /29: the gateway and a handful of envs.
+		sub := strings.Replace(nextEnvSubnet(), ".0/24", ".0/29", 1)
+		s := startSandboxServer(t, driver, "--egress", "hearth-only", "--env-subnet", sub, "--idle-ttl", "2s")
+		fn := deploy(t, s, kindPython)
+		const n = 10
+		results := make(chan invokeResult, n)
+		for i := 0; i < n; i++ {
+			go func() {
+				r, err := s.invokeE(fn, map[string]any{"action": "sleep", "seconds": 3}, invokeOpts{timeout: 60 * time.Second})
+				if err != nil {
+					r = invokeResult{Body: []byte(err.Error())}
+				}
+				results <- r
+			}()
+		}
+		ok, throttled := 0, 0
+		for i := 0; i < n; i++ {
+			r := <-results
+			switch {
+			case r.Status == http.StatusOK && r.FunctionError == "":
+				ok++
+			case r.Status == http.StatusTooManyRequests && strings.Contains(string(r.Body), "no free address left in the env subnet "+sub):
+				throttled++
+				if r.Elapsed > 10*time.Second {
+					t.Errorf("the 429 took %v: exhaustion must not wait", r.Elapsed)
+				}
+			default:
+				t.Errorf("invoke: %s", r)
+			}
+		}
+		if ok == 0 || throttled == 0 {
+			t.Fatalf("%d succeeded and %d were refused for want of an address; want some of each with %d at once in a /29", ok, throttled, n)
+		}
+		// The addresses come back when envs end (the idle ones are reaped after 2 s).
+		eventually(t, 30*time.Second, "an invoke after the envs ended", func() error {
+			r, err := s.invokeE(fn, map[string]any{"action": "echo"}, invokeOpts{})
+			if err != nil {
+				return err
+			}
+			if r.Status != http.StatusOK {
+				return fmt.Errorf("%s", r)
+			}
+			return nil
+		})
+	})
 }
