@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,9 +17,10 @@ import (
 )
 
 // TestEgressHearthOnly: with --egress hearth-only a function reaches Hearth's
-// function-facing listener (its AWS_ENDPOINT_URL_LAMBDA) and a server the test runs
-// on the host only through the --egress-allow rule for its port, and is refused the
-// host's other ports, the metadata address and a denied rule; on both drivers
+// function-facing listener (its AWS_ENDPOINT_URL_LAMBDA and _STS) and fetches from
+// an HTTP server the test runs on the host only through the --egress-allow rule for
+// its port (the server sees the env's own address), and is refused the host's other
+// ports, the NATS port, the metadata address and a denied rule; on both drivers
 // (gVisor's netstack sends from its own namespace through the same firewall).
 // Every address is one the test serves on this machine or one nothing answers on;
 // nothing leaves it.
@@ -27,19 +29,35 @@ func TestEgressHearthOnly(t *testing.T) {
 }
 
 func testEgressHearthOnly(t *testing.T, driver string) {
-	allowed, other := listenAll(t), listenAll(t)
+	// An HTTP server on every host address, which the allow rule opens to envs.
+	web := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from the host to %s", r.RemoteAddr)
+	}))
+	ln, err := net.Listen("tcp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web.Listener = ln
+	web.Start()
+	t.Cleanup(web.Close)
+	allowed, other := ln.Addr().(*net.TCPAddr).Port, listenAll(t)
 	subnet := nextEnvSubnet() // none other of this test process has it
 	gw := strings.TrimSuffix(subnet, "0/24") + "1"
+	// The embedded NATS server's port, open on every host address: all of Hearth's
+	// state is behind it, so no env may reach it.
+	natsPort := freeTCPPort(t)
 	s := startSandboxServer(t, driver,
 		"--egress", "hearth-only", "--env-subnet", subnet,
 		"--egress-allow", gw+"/32:"+strconv.Itoa(allowed),
-		"--egress-deny", "192.0.2.99/32")
+		"--egress-deny", "192.0.2.99/32",
+		"--nats-listen", "0.0.0.0:"+strconv.Itoa(natsPort))
 	fn := deploy(t, s, kindPython)
 	targets := map[string]bool{
-		net.JoinHostPort(gw, strconv.Itoa(allowed)): true,  // the allow rule
-		net.JoinHostPort(gw, strconv.Itoa(other)):   false, // the host, no rule
-		"169.254.169.254:80":                        false, // instance metadata
-		"192.0.2.99:80":                             false, // a deny rule
+		net.JoinHostPort(gw, strconv.Itoa(allowed)):  true,  // the allow rule
+		net.JoinHostPort(gw, strconv.Itoa(other)):    false, // the host, no rule
+		net.JoinHostPort(gw, strconv.Itoa(natsPort)): false, // NATS
+		"169.254.169.254:80":                         false, // instance metadata
+		"192.0.2.99:80":                              false, // a deny rule
 	}
 	var list []string
 	for hp := range targets {
@@ -52,12 +70,18 @@ func testEgressHearthOnly(t *testing.T, driver string) {
 		Env map[string]string `json:"env"`
 	}
 	s.invokeOK(t, fn, map[string]any{"action": "echo"}, invokeOpts{}).decode(t, &echo)
-	if got := echo.Env["AWS_ENDPOINT_URL_LAMBDA"]; got != endpoint {
-		t.Errorf("AWS_ENDPOINT_URL_LAMBDA = %q, want %q", got, endpoint)
+	for _, name := range []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS"} {
+		if got := echo.Env[name]; got != endpoint {
+			t.Errorf("%s = %q, want %q", name, got, endpoint)
+		}
 	}
 	targets[net.JoinHostPort(gw, "9061")] = true
 	list = append(list, net.JoinHostPort(gw, "9061"))
-	out := probe(t, s, fn, map[string]any{"connect": list})
+	url := "http://" + net.JoinHostPort(gw, strconv.Itoa(allowed)) + "/"
+	out := probe(t, s, fn, map[string]any{"connect": list, "fetch": []string{url}})
+	if o := outcome(t, out, "fetch:"+url); !o.OK || !strings.HasPrefix(fmt.Sprint(o.Value), "hello from the host to "+strings.TrimSuffix(subnet, "0/24")) {
+		t.Errorf("fetch %s through the allow rule: %+v, want the server's answer to the env's own address", url, o)
+	}
 	for hp, want := range targets {
 		o := outcome(t, out, "connect:"+hp)
 		if o.OK != want {
@@ -67,6 +91,17 @@ func testEgressHearthOnly(t *testing.T, driver string) {
 			t.Errorf("connect %s: %q, want connection refused (at once, not a timeout)", hp, o.Error)
 		}
 	}
+}
+
+// freeTCPPort is a port nothing listens on right now, for a server to open.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // listenAll serves TCP on every host address (the gateway's appears with the

@@ -32,6 +32,13 @@ def _try(f):
         return {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
 
 
+def _fetch(url):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()
+
+
 def _write(path):
     with open(path, "w") as f:
         f.write("x")
@@ -135,6 +142,8 @@ def lambda_handler(event, context):
         for hp in event.get("connect", []):
             host, _, port = hp.rpartition(":")
             out["connect:" + hp] = _try(lambda host=host, port=port: _connect(host, int(port)))
+        for url in event.get("fetch", []):
+            out["fetch:" + url] = _try(lambda url=url: _fetch(url))
         if event.get("pids"):
             out["pids"] = _pids()
             cmdlines = []
