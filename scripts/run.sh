@@ -54,6 +54,12 @@ for fn in hello-python hello-node hello-go; do
 	invoke $fn cold
 	invoke $fn warm
 done
+(cd examples/sdk-python && python3 -m zipfile -c "$tmp/caller.zip" lambda_function.py)
+echo; echo "\$ aws lambda invoke --function-name caller ...   (a function invoking hello-go through the bundled boto3: no endpoint, no keys in its code)"
+deploy caller python3.12 lambda_function.lambda_handler "$tmp/caller.zip"
+lambda invoke --function-name caller --payload '{"target":"hello-go","payload":{"name":"caller"}}' \
+	--cli-binary-format raw-in-base64-out "$tmp/out.json" >/dev/null
+cat "$tmp/out.json"; echo
 show publish-version --function-name hello-go --query '{Version:Version,FunctionArn:FunctionArn}'
 show create-alias --function-name hello-go --name live --function-version 1 --query AliasArn
 rm -rf "$tmp"
