@@ -10,6 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/hearthfn/hearth/internal/netenv/netenvtest"
 )
 
 func TestParseRule(t *testing.T) {
@@ -57,58 +59,18 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{host: newNS(t), outside: newNS(t)}
-	h, err := netlink.NewHandleAt(w.host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "up0"}, PeerName: "up1", PeerNamespace: netlink.NsFd(w.outside)}); err != nil {
-		t.Fatal(err)
-	}
-	o, err := netlink.NewHandleAt(w.outside)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	setup := func(hd *netlink.Handle, name string, addrs ...string) netlink.Link {
-		l, err := hd.LinkByName(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range addrs {
-			ad, _ := netlink.ParseAddr(a)
-			if err := hd.AddrAdd(l, ad); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := hd.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-		if lo, err := hd.LinkByName("lo"); err == nil {
-			hd.LinkSetUp(lo)
-		}
-		return l
-	}
-	up := setup(h, "up0", "192.168.77.1/24")
-	setup(o, "up1", "192.168.77.2/24", "169.254.169.254/16")
-	_, md, _ := net.ParseCIDR("169.254.0.0/16")
-	if err := h.RouteAdd(&netlink.Route{LinkIndex: up.Attrs().Index, Dst: md, Gw: net.ParseIP("192.168.77.2")}); err != nil {
-		t.Fatal(err)
-	}
+	w := &world{host: netenvtest.NewNS(t), outside: netenvtest.NewNS(t)}
+	netenvtest.Link(t,
+		netenvtest.End{NS: w.host, Name: "up0", Addrs: []string{"192.168.77.1/24"},
+			Routes: []netenvtest.Route{{To: "169.254.0.0/16", Via: "192.168.77.2"}}},
+		netenvtest.End{NS: w.outside, Name: "up1", Addrs: []string{"192.168.77.2/24", "169.254.169.254/16"}})
 	return w
 }
 
 // listen serves TCP at addr inside ns, accepting and closing, until the test ends.
 func listen(t *testing.T, ns netns.NsHandle, addr string) {
 	t.Helper()
-	var ln net.Listener
-	var err error
-	inNS(t, ns, func() { ln, err = net.Listen("tcp", addr) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := netenvtest.Listen(t, ns, addr)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -126,7 +88,7 @@ func dial(t *testing.T, ns netns.NsHandle, addr string) (string, error) {
 	t.Helper()
 	var c net.Conn
 	var err error
-	inNS(t, ns, func() { c, err = net.DialTimeout("tcp", addr, 2*time.Second) })
+	netenvtest.InNS(t, ns, func() { c, err = net.DialTimeout("tcp", addr, 2*time.Second) })
 	if err != nil {
 		return "", err
 	}
@@ -158,7 +120,7 @@ func TestFirewallInternet(t *testing.T) {
 	deny, _ := ParseRule("192.168.77.2/32:8001")
 	allow, _ := ParseRule("192.168.77.1:9002")
 	n := openPolicy(t, w.host, "10.213.11.0/24", Policy{Egress: EgressInternet, ListenPort: testListenPort, Deny: []Rule{deny}, Allow: []Rule{allow}})
-	env, other := newNS(t), newNS(t)
+	env, other := netenvtest.NewNS(t), netenvtest.NewNS(t)
 	l, err := n.Plumb(env)
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +197,7 @@ func TestFirewallHearthOnly(t *testing.T) {
 	w := newWorld(t)
 	allow, _ := ParseRule("192.168.77.2/32:8002")
 	n := openPolicy(t, w.host, "10.213.12.0/24", Policy{Egress: EgressHearthOnly, ListenPort: testListenPort, Allow: []Rule{allow}})
-	env := newNS(t)
+	env := netenvtest.NewNS(t)
 	if _, err := n.Plumb(env); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/hearthfn/hearth/internal/netenv/netenvtest"
 )
 
 func openLimits(t *testing.T, host netns.NsHandle, subnet string, p Policy, l Limits) *Network {
@@ -29,13 +31,7 @@ func openLimits(t *testing.T, host netns.NsHandle, subnet string, p Policy, l Li
 // client closes it, and returns how many it accepted.
 func hold(t *testing.T, ns netns.NsHandle, addr string) *atomic.Int32 {
 	t.Helper()
-	var ln net.Listener
-	var err error
-	inNS(t, ns, func() { ln, err = net.Listen("tcp", addr) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := netenvtest.Listen(t, ns, addr)
 	var accepted atomic.Int32
 	go func() {
 		for {
@@ -57,7 +53,7 @@ func dialConn(t *testing.T, ns netns.NsHandle, addr string) (net.Conn, error) {
 	t.Helper()
 	var c net.Conn
 	var err error
-	inNS(t, ns, func() { c, err = net.DialTimeout("tcp", addr, 2*time.Second) })
+	netenvtest.InNS(t, ns, func() { c, err = net.DialTimeout("tcp", addr, 2*time.Second) })
 	return c, err
 }
 
@@ -70,7 +66,7 @@ func isRefused(err error) bool { return err != nil && strings.Contains(err.Error
 func TestConnectionLimit(t *testing.T) {
 	w := newWorld(t)
 	n := openLimits(t, w.host, "10.213.13.0/24", Policy{Egress: EgressInternet, ListenPort: testListenPort}, Limits{MaxConnections: 5})
-	env, other := newNS(t), newNS(t)
+	env, other := netenvtest.NewNS(t), netenvtest.NewNS(t)
 	if _, err := n.Plumb(env); err != nil {
 		t.Fatal(err)
 	}
@@ -144,10 +140,10 @@ func TestConnectionLimit(t *testing.T) {
 // TestConnectionRate: an env opens at most NewConnectionsPerSec a second (burst
 // as many); the packets of one UDP flow count once, answered or not.
 func TestConnectionRate(t *testing.T) {
-	host := newNS(t)
+	host := netenvtest.NewNS(t)
 	allowUDP, _ := ParseRule("10.213.14.1/32:7102")
 	n := openLimits(t, host, "10.213.14.0/24", Policy{Egress: EgressHearthOnly, ListenPort: testListenPort, Allow: []Rule{allowUDP}}, Limits{NewConnectionsPerSec: 5})
-	env := newNS(t)
+	env := netenvtest.NewNS(t)
 	if _, err := n.Plumb(env); err != nil {
 		t.Fatal(err)
 	}
@@ -175,14 +171,14 @@ func TestConnectionRate(t *testing.T) {
 	// One UDP flow of 50 unanswered datagrams: all arrive (they are one connection).
 	var pc net.PacketConn
 	var err error
-	inNS(t, host, func() { pc, err = net.ListenPacket("udp", "10.213.14.1:7102") })
+	netenvtest.InNS(t, host, func() { pc, err = net.ListenPacket("udp", "10.213.14.1:7102") })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
 	time.Sleep(time.Second) // the bucket refills
 	var u net.Conn
-	inNS(t, env, func() { u, err = net.Dial("udp", "10.213.14.1:7102") })
+	netenvtest.InNS(t, env, func() { u, err = net.Dial("udp", "10.213.14.1:7102") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,15 +218,15 @@ func checkRate(t *testing.T, what string, bytes int64, d time.Duration) {
 // TestBandwidth: a bulk TCP transfer from an env and one to it are each shaped
 // near the configured rate.
 func TestBandwidth(t *testing.T) {
-	host := newNS(t)
+	host := netenvtest.NewNS(t)
 	n := openLimits(t, host, "10.213.15.0/24", Policy{Egress: EgressHearthOnly, ListenPort: testListenPort}, Limits{BandwidthMbit: testMbit})
-	env := newNS(t)
+	env := netenvtest.NewNS(t)
 	if _, err := n.Plumb(env); err != nil {
 		t.Fatal(err)
 	}
 	var ln net.Listener
 	var err error
-	inNS(t, host, func() { ln, err = net.Listen("tcp", "10.213.15.1:7101") })
+	netenvtest.InNS(t, host, func() { ln, err = net.Listen("tcp", "10.213.15.1:7101") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,16 +297,16 @@ func TestBandwidth(t *testing.T) {
 // eth0 — the way gVisor's Sentry sends an env's packets — go through the env
 // side's qdisc and are shaped too.
 func TestShapedAFPacket(t *testing.T) {
-	host := newNS(t)
+	host := netenvtest.NewNS(t)
 	allowUDP, _ := ParseRule("10.213.16.1/32:7102")
 	n := openLimits(t, host, "10.213.16.0/24", Policy{Egress: EgressHearthOnly, Allow: []Rule{allowUDP}}, Limits{BandwidthMbit: testMbit})
-	env := newNS(t)
+	env := netenvtest.NewNS(t)
 	l, err := n.Plumb(env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pc net.PacketConn
-	inNS(t, host, func() { pc, err = net.ListenPacket("udp", "10.213.16.1:7102") })
+	netenvtest.InNS(t, host, func() { pc, err = net.ListenPacket("udp", "10.213.16.1:7102") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +327,7 @@ func TestShapedAFPacket(t *testing.T) {
 	}
 	frame := udpFrame(hostSide.Attrs().HardwareAddr, eth.Attrs().HardwareAddr, l.Addr, l.Gateway, 7102, 1400)
 	var fd int
-	inNS(t, env, func() { fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0) })
+	netenvtest.InNS(t, env, func() { fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,50 +11,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/hearthfn/hearth/internal/netenv/netenvtest"
 )
-
-// newNS makes a network namespace and returns a handle to it, leaving the calling
-// thread where it was. Tests run the host side in one of their own, never the
-// machine's.
-func newNS(t *testing.T) netns.NsHandle {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
-
-// inNS runs f on a thread inside ns; sockets f creates stay in ns.
-func inNS(t *testing.T, ns netns.NsHandle, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	if err := netns.Set(ns); err != nil {
-		t.Fatal(err)
-	}
-	defer netns.Set(orig)
-	f()
-}
 
 // testListenPort stands for Hearth's function-facing listener in the tests.
 const testListenPort = 7101
@@ -77,9 +36,9 @@ func openPolicy(t *testing.T, host netns.NsHandle, subnet string, p Policy) *Net
 // TestPlumb: an env gets its address and routes, reaches a server on the
 // gateway, and cannot reach another env; Close leaves no link behind.
 func TestPlumb(t *testing.T) {
-	host := newNS(t)
+	host := netenvtest.NewNS(t)
 	n := openTest(t, host, "10.213.7.0/24")
-	e1, e2 := newNS(t), newNS(t)
+	e1, e2 := netenvtest.NewNS(t), netenvtest.NewNS(t)
 	l1, err := n.Plumb(e1)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +78,7 @@ func TestPlumb(t *testing.T) {
 
 	// A server on the gateway answers the env, and sees the env's own address.
 	var ln net.Listener
-	inNS(t, host, func() { ln, err = net.Listen("tcp", "10.213.7.1:7101") })
+	netenvtest.InNS(t, host, func() { ln, err = net.Listen("tcp", "10.213.7.1:7101") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +94,7 @@ func TestPlumb(t *testing.T) {
 		c.Close()
 	}()
 	var c net.Conn
-	inNS(t, e1, func() { c, err = net.DialTimeout("tcp", ln.Addr().String(), 2*time.Second) })
+	netenvtest.InNS(t, e1, func() { c, err = net.DialTimeout("tcp", ln.Addr().String(), 2*time.Second) })
 	if err != nil {
 		t.Fatalf("the env cannot reach the gateway: %v", err)
 	}
@@ -146,12 +105,12 @@ func TestPlumb(t *testing.T) {
 
 	// Another env is not reachable (the host does not forward between envs).
 	var peer net.Listener
-	inNS(t, e2, func() { peer, err = net.Listen("tcp", net.JoinHostPort(l2.Addr.String(), "7000")) })
+	netenvtest.InNS(t, e2, func() { peer, err = net.Listen("tcp", net.JoinHostPort(l2.Addr.String(), "7000")) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	inNS(t, e1, func() { c, err = net.DialTimeout("tcp", peer.Addr().String(), 500*time.Millisecond) })
+	netenvtest.InNS(t, e1, func() { c, err = net.DialTimeout("tcp", peer.Addr().String(), 500*time.Millisecond) })
 	if err == nil {
 		c.Close()
 		t.Error("one env reached another")
@@ -174,21 +133,21 @@ func TestPlumb(t *testing.T) {
 // TestExhausted: a /29 holds five envs (network, gateway and broadcast excluded);
 // the sixth gets ErrExhausted at once, and a released address is leased again.
 func TestExhausted(t *testing.T) {
-	host := newNS(t)
+	host := netenvtest.NewNS(t)
 	n := openTest(t, host, "10.213.8.0/29")
 	var leases []*Lease
 	for range 5 {
-		l, err := n.Plumb(newNS(t))
+		l, err := n.Plumb(netenvtest.NewNS(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		leases = append(leases, l)
 	}
-	if _, err := n.Plumb(newNS(t)); !errors.Is(err, ErrExhausted) {
+	if _, err := n.Plumb(netenvtest.NewNS(t)); !errors.Is(err, ErrExhausted) {
 		t.Fatalf("a sixth env: %v, want ErrExhausted", err)
 	}
 	n.Release(leases[2])
-	l, err := n.Plumb(newNS(t))
+	l, err := n.Plumb(netenvtest.NewNS(t))
 	if err != nil || l.Addr != leases[2].Addr {
 		t.Errorf("after a release: %v %v, want %v", l, err, leases[2].Addr)
 	}
@@ -197,7 +156,7 @@ func TestExhausted(t *testing.T) {
 // TestOverlapRefused: a subnet the host already routes is refused with a message
 // naming the route.
 func TestOverlapRefused(t *testing.T) {
-	host := newNS(t)
+	host := netenvtest.NewNS(t)
 	openTest(t, host, "10.213.9.0/24")
 	_, err := Open(Config{Subnet: netip.MustParsePrefix("10.213.9.128/25"), Name: "other", HostNS: host})
 	if err == nil {
@@ -215,13 +174,13 @@ func TestOverlapRefused(t *testing.T) {
 // TestReopenAfterCrash: a Network that was never closed (its server died) is
 // cleaned up by the next Open of the same name: same subnet, no leftover links.
 func TestReopenAfterCrash(t *testing.T) {
-	host := newNS(t)
+	host := netenvtest.NewNS(t)
 	cfg := Config{Subnet: netip.MustParsePrefix("10.213.10.0/24"), Name: "crashed", HostNS: host}
 	first, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := first.Plumb(newNS(t)); err != nil {
+	if _, err := first.Plumb(netenvtest.NewNS(t)); err != nil {
 		t.Fatal(err)
 	}
 	first.host.Close() // dies without Close

@@ -6,14 +6,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/hearthfn/hearth/internal/netenv/netenvtest"
 )
 
 // TestEgressHearthOnly: with --egress hearth-only a function reaches Hearth's
@@ -169,90 +169,17 @@ func TestEgressInternet(t *testing.T) {
 // connection it accepts. Everything is removed when the test ends.
 func outsideServer(t *testing.T) (hostAddr, serverAddr string, seen <-chan string) {
 	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	ns, err := netns.New()
-	if err == nil {
-		err = netns.Set(orig)
-	}
-	orig.Close()
-	runtime.UnlockOSThread()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
+	ns := netenvtest.NewNS(t)
 	// Outside the harness's env subnets (10.214–10.217) and the other tests' 10.213.
 	third := rand.IntN(256)
 	hostAddr = fmt.Sprintf("10.218.%d.1", third)
 	serverIP := fmt.Sprintf("10.218.%d.2", third)
 	name := fmt.Sprintf("hte2e%d", rand.IntN(1e6))
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: "eth0", PeerNamespace: netlink.NsFd(ns)}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if l, err := netlink.LinkByName(name); err == nil {
-			netlink.LinkDel(l)
-		}
-	})
-	up := func(h *netlink.Handle, link, addr string) {
-		l, err := h.LinkByName(link)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, _ := netlink.ParseAddr(addr + "/30")
-		if err := h.AddrAdd(l, a); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	host, err := netlink.NewHandle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
-	in, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	up(host, name, hostAddr)
-	up(in, "eth0", serverIP)
+	netenvtest.Link(t,
+		netenvtest.End{NS: netns.None(), Name: name, Addrs: []string{hostAddr + "/30"}},
+		netenvtest.End{NS: ns, Name: "eth0", Addrs: []string{serverIP + "/30"}})
 	serverAddr = net.JoinHostPort(serverIP, "8080")
-	var ln net.Listener
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread ends in the server's namespace
-		if err = netns.Set(ns); err == nil {
-			ln, err = net.Listen("tcp4", serverAddr)
-		}
-	}()
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	ch := make(chan string, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case ch <- c.RemoteAddr().(*net.TCPAddr).IP.String():
-			default:
-			}
-			c.Close()
-		}
-	}()
-	return hostAddr, serverAddr, ch
+	return hostAddr, serverAddr, netenvtest.Serve(t, ns, serverAddr)
 }
 
 // TestEnvSubnetExhausted: when every address of --env-subnet is held by an env (or

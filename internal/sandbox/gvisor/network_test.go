@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/hearthfn/hearth/internal/netenv"
+	"github.com/hearthfn/hearth/internal/netenv/netenvtest"
 	"github.com/hearthfn/hearth/internal/sandbox"
 	"github.com/hearthfn/hearth/internal/sandbox/sandboxtest"
 )
@@ -33,81 +33,13 @@ type netWorld struct {
 	gw            string
 }
 
-func newNS(t *testing.T) netns.NsHandle {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
-
-func inNS(t *testing.T, ns netns.NsHandle, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread changes namespace and ends
-		if err := netns.Set(ns); err != nil {
-			t.Error(err)
-			return
-		}
-		f()
-	}()
-	<-done
-}
-
 func newNetWorld(t *testing.T, policy netenv.Policy) *netWorld {
-	w := &netWorld{host: newNS(t), outside: newNS(t), gw: "10.213.21.1"}
-	h, err := netlink.NewHandleAt(w.host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "up0"}, PeerName: "up1", PeerNamespace: netlink.NsFd(w.outside)}); err != nil {
-		t.Fatal(err)
-	}
-	o, err := netlink.NewHandleAt(w.outside)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	setup := func(hd *netlink.Handle, name string, addrs ...string) netlink.Link {
-		l, err := hd.LinkByName(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range addrs {
-			ad, _ := netlink.ParseAddr(a)
-			if err := hd.AddrAdd(l, ad); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := hd.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-		if lo, err := hd.LinkByName("lo"); err == nil {
-			hd.LinkSetUp(lo)
-		}
-		return l
-	}
-	up := setup(h, "up0", "192.168.77.1/24")
-	setup(o, "up1", "192.168.77.2/24", "169.254.169.254/16")
-	_, md, _ := net.ParseCIDR("169.254.0.0/16")
-	if err := h.RouteAdd(&netlink.Route{LinkIndex: up.Attrs().Index, Dst: md, Gw: net.ParseIP("192.168.77.2")}); err != nil {
-		t.Fatal(err)
-	}
+	w := &netWorld{host: netenvtest.NewNS(t), outside: netenvtest.NewNS(t), gw: "10.213.21.1"}
+	netenvtest.Link(t,
+		netenvtest.End{NS: w.host, Name: "up0", Addrs: []string{"192.168.77.1/24"},
+			Routes: []netenvtest.Route{{To: "169.254.0.0/16", Via: "192.168.77.2"}}},
+		netenvtest.End{NS: w.outside, Name: "up1", Addrs: []string{"192.168.77.2/24", "169.254.169.254/16"}})
+	var err error
 	w.net, err = netenv.Open(netenv.Config{
 		Subnet: netip.MustParsePrefix("10.213.21.0/27"), Name: "gvisor-test", HostNS: w.host,
 		Policy: policy, ResolvConf: filepath.Join(t.TempDir(), "resolv.conf"),
@@ -117,34 +49,6 @@ func newNetWorld(t *testing.T, policy netenv.Policy) *netWorld {
 	}
 	t.Cleanup(func() { w.net.Close() })
 	return w
-}
-
-// listen serves TCP at addr inside ns until the test ends, and sends the remote
-// address of every connection it accepts on the channel it returns.
-func listen(t *testing.T, ns netns.NsHandle, addr string) <-chan string {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	inNS(t, ns, func() { ln, err = net.Listen("tcp", addr) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	seen := make(chan string, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case seen <- c.RemoteAddr().(*net.TCPAddr).IP.String():
-			default:
-			}
-			c.Close()
-		}
-	}()
-	return seen
 }
 
 // hostLinks lists the links of the world's host namespace.
@@ -222,20 +126,20 @@ func TestNetwork(t *testing.T) {
 		}
 	})
 
-	outside := listen(t, w.outside, "192.168.77.2:8000")
-	listen(t, w.outside, "192.168.77.2:8001")
-	listen(t, w.outside, "169.254.169.254:80")
-	hearth := listen(t, w.host, w.gw+":7101") // Hearth's function-facing listener
-	listen(t, w.host, w.gw+":4222")           // e.g. NATS on the gateway address
-	listen(t, w.host, "192.168.77.1:9001")    // a host service, no allow rule
+	outside := netenvtest.Serve(t, w.outside, "192.168.77.2:8000")
+	netenvtest.Serve(t, w.outside, "192.168.77.2:8001")
+	netenvtest.Serve(t, w.outside, "169.254.169.254:80")
+	hearth := netenvtest.Serve(t, w.host, w.gw+":7101") // Hearth's function-facing listener
+	netenvtest.Serve(t, w.host, w.gw+":4222")           // e.g. NATS on the gateway address
+	netenvtest.Serve(t, w.host, "192.168.77.1:9001")    // a host service, no allow rule
 	// Another env (a plain namespace plumbed by the same Network) with a server.
-	other := newNS(t)
+	other := netenvtest.NewNS(t)
 	ol, err := w.net.Plumb(other)
 	if err != nil {
 		t.Fatal(err)
 	}
 	otherAddr := net.JoinHostPort(ol.Addr.String(), "7000")
-	listen(t, other, otherAddr)
+	netenvtest.Serve(t, other, otherAddr)
 
 	probe := sandboxtest.BuildProbe(t)
 	spares := 0
@@ -316,7 +220,7 @@ func TestNetwork(t *testing.T) {
 		}
 	}()
 	for range 28 { // a /27 less its network, gateway and broadcast addresses and the other env
-		ns := newNS(t)
+		ns := netenvtest.NewNS(t)
 		l, err := w.net.Plumb(ns)
 		if err != nil {
 			t.Fatalf("after %d leases: %v (an address was not returned)", len(leases), err)

@@ -2,20 +2,18 @@ package namespace
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/hearthfn/hearth/internal/netenv"
+	"github.com/hearthfn/hearth/internal/netenv/netenvtest"
 	"github.com/hearthfn/hearth/internal/sandbox/sandboxtest"
 )
 
@@ -25,15 +23,7 @@ import (
 // is a namespace of the test's own, not the machine's.
 func TestNetwork(t *testing.T) {
 	testDriver(t) // skips when not root
-	runtime.LockOSThread()
-	orig, _ := netns.Get()
-	host, err := netns.New()
-	netns.Set(orig)
-	runtime.UnlockOSThread()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
+	host := netenvtest.NewNS(t)
 	dir := t.TempDir()
 	n, err := netenv.Open(netenv.Config{
 		Subnet: netip.MustParsePrefix("10.213.20.0/24"), Name: "namespace-test", HostNS: host,
@@ -55,18 +45,7 @@ func TestNetwork(t *testing.T) {
 		removeParent(d.cg, testCgroupParent+"-net")
 	}()
 
-	var ln net.Listener
-	func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		netns.Set(host)
-		defer netns.Set(orig)
-		ln, err = net.Listen("tcp", "10.213.20.1:7101")
-	}()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := netenvtest.Listen(t, host, "10.213.20.1:7101")
 	go func() {
 		for {
 			c, err := ln.Accept()
