@@ -99,6 +99,7 @@ func openNetwork(dataDir, egress, allow, deny, subnet string, functionPort uint1
 		Name:       dataDir,
 		Policy:     p,
 		ResolvConf: filepath.Join(dataDir, "network", "resolv.conf"),
+		StateDir:   filepath.Join(dataDir, "network"),
 		Limits:     limits,
 	})
 }

@@ -246,13 +246,25 @@ func (n *Network) dropIPv6(c *nftables.Conn) {
 
 // enableForwarding turns on IPv4 forwarding in the host namespace (envs' traffic
 // to anywhere but the host is forwarded); Close puts back what it found.
+//
+// With a StateDir, what it found is also written there first (forwardWasFile), so
+// that the watchdog puts it back after a crash, and a server restarted after one
+// that found forwarding on — its predecessor's doing — still knows what the host
+// had before.
 func (n *Network) enableForwarding() error {
+	saved, haveSaved := readForwardWas(n.cfg.StateDir)
 	was, err := n.forwarding("1")
 	if err != nil {
 		return fmt.Errorf("netenv: enable IPv4 forwarding: %w", err)
 	}
+	if haveSaved {
+		was = saved
+	}
 	if was != "1" {
 		n.forwardWas = was
+		if err := writeForwardWas(n.cfg.StateDir, was); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -266,6 +278,7 @@ func (n *Network) restoreForwarding() error {
 		return fmt.Errorf("netenv: restore IPv4 forwarding: %w", err)
 	}
 	n.forwardWas = ""
+	removeForwardWas(n.cfg.StateDir)
 	return nil
 }
 

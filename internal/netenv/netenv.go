@@ -26,12 +26,16 @@ import (
 	"hash/fnv"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/hearthfn/hearth/internal/sandbox"
+	"github.com/hearthfn/hearth/internal/sandbox/watchdog"
 )
 
 // ErrExhausted is returned by Plumb when every address of the subnet is leased. It
@@ -56,6 +60,12 @@ type Config struct {
 	// Limits bound each env's connections and bandwidth (limits.go); the zero
 	// value is the defaults, on.
 	Limits Limits
+	// StateDir, when set, is where the Network keeps what must outlive a crash
+	// (watchdog.go): a lock held while it is open, and the host's IPv4 forwarding
+	// setting from before Open changed it. With it, and on the caller's own
+	// namespace, a watchdog removes the host side when the process dies, kill -9
+	// included.
+	StateDir string
 }
 
 // Network is the host side of every env's network.
@@ -68,6 +78,9 @@ type Network struct {
 	host   *netlink.Handle
 
 	forwardWas string // ip_forward before Open turned it on; "" if it did not
+
+	lock *os.File          // StateDir's lock, held while open
+	dog  *watchdog.Process // removes the host side if this process dies
 
 	mu     sync.Mutex
 	leased map[netip.Addr]bool
@@ -89,33 +102,31 @@ func Open(cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("netenv: env subnet %v: want an IPv4 subnet of at least /29", cfg.Subnet)
 	}
 	cfg.Subnet = cfg.Subnet.Masked()
-	h := fnv.New32a()
-	h.Write([]byte(cfg.Name))
-	tag := fmt.Sprintf("h%05x", h.Sum32()&0xfffff)
-	n := &Network{
-		cfg:    cfg,
-		limits: cfg.Limits.withDefaults(),
-		gw:     cfg.Subnet.Addr().Next(),
-		prefix: tag + "v",
-		bridge: tag + "gw",
-		leased: map[netip.Addr]bool{},
-	}
-	n.next = n.gw.Next()
-	var err error
-	if cfg.HostNS > 0 {
-		n.host, err = netlink.NewHandleAt(cfg.HostNS)
-	} else {
-		n.host, err = netlink.NewHandle()
-	}
+	n, err := newNetwork(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("netenv: netlink: %w", err)
+		return nil, err
+	}
+	if cfg.StateDir != "" {
+		// After a crash, this waits for the dead server's watchdog to finish.
+		if n.lock, err = lockState(cfg.StateDir, 10*time.Second); err != nil {
+			n.host.Close()
+			return nil, err
+		}
 	}
 	// What a crashed server left: its bridge and host-side veths (the env sides
 	// went with their namespaces).
 	n.removeLinks()
 	if err := n.checkFree(); err != nil {
 		n.host.Close()
+		n.unlock()
 		return nil, err
+	}
+	if cfg.StateDir != "" && cfg.HostNS <= 0 {
+		if n.dog, err = watchdog.Start(watchdogArg, cfg.Name, cfg.StateDir); err != nil {
+			n.host.Close()
+			n.unlock()
+			return nil, fmt.Errorf("netenv: %w", err)
+		}
 	}
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.bridge}}
 	if err := n.host.LinkAdd(br); err != nil {
@@ -181,7 +192,38 @@ func (n *Network) Gateway() netip.Addr { return n.gw }
 func (n *Network) Close() error {
 	err := errors.Join(n.removeFirewall(), n.removeLinks(), n.restoreForwarding())
 	n.host.Close()
+	if n.dog != nil {
+		err = errors.Join(err, n.dog.Stop())
+	}
+	n.unlock()
 	return err
+}
+
+// newNetwork is a Network's names and netlink handle: what Open builds on, and
+// all the watchdog needs to remove what Open made.
+func newNetwork(cfg Config) (*Network, error) {
+	h := fnv.New32a()
+	h.Write([]byte(cfg.Name))
+	tag := fmt.Sprintf("h%05x", h.Sum32()&0xfffff)
+	n := &Network{
+		cfg:    cfg,
+		limits: cfg.Limits.withDefaults(),
+		gw:     cfg.Subnet.Addr().Next(),
+		prefix: tag + "v",
+		bridge: tag + "gw",
+		leased: map[netip.Addr]bool{},
+	}
+	n.next = n.gw.Next()
+	var err error
+	if cfg.HostNS > 0 {
+		n.host, err = netlink.NewHandleAt(cfg.HostNS)
+	} else {
+		n.host, err = netlink.NewHandle()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netenv: netlink: %w", err)
+	}
+	return n, nil
 }
 
 // removeLinks deletes this Network's bridge and host-side veths.
@@ -194,7 +236,8 @@ func (n *Network) removeLinks() error {
 	for _, l := range links {
 		name := l.Attrs().Name
 		if name == n.bridge || len(name) > len(n.prefix) && name[:len(n.prefix)] == n.prefix {
-			if err := n.host.LinkDel(l); err != nil {
+			// A veth whose env ended meanwhile went with its namespace: not an error.
+			if err := n.host.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
 				errs = append(errs, fmt.Errorf("netenv: delete %s: %w", name, err))
 			}
 		}

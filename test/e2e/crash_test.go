@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +25,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
 )
 
 // crashDeadline bounds how long after the kill the envs may take to go.
@@ -48,6 +52,49 @@ func TestCrashKillsEnvs(t *testing.T) {
 			t.Errorf("the watchdog did not report its work in the server's log:\n%s", s.logs())
 		}
 		wantRemovable(t, dir, snap)
+		wantNetworkGone(t, s)
+	})
+}
+
+// wantNetworkGone checks that a killed server's env network went with it (its
+// watchdog's work): no route to its subnet, no nftables table of its own.
+func wantNetworkGone(t *testing.T, s *server) {
+	t.Helper()
+	subnet := ""
+	for i, a := range s.cmd.Args {
+		if a == "--env-subnet" && i+1 < len(s.cmd.Args) {
+			subnet = s.cmd.Args[i+1]
+		}
+	}
+	_, dst, err := net.ParseCIDR(subnet)
+	if err != nil {
+		t.Fatalf("the server's --env-subnet %q: %v", subnet, err)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(s.dataDir))
+	table := fmt.Sprintf("hearth_h%05x", h.Sum32()&0xfffff)
+	eventually(t, crashDeadline, "the killed server's env network removed", func() error {
+		routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst}, netlink.RT_FILTER_DST)
+		if err != nil {
+			return err
+		}
+		if len(routes) > 0 {
+			return fmt.Errorf("the route to %s is still there: %v", subnet, routes)
+		}
+		c, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		tables, err := c.ListTables()
+		if err != nil {
+			return err
+		}
+		for _, tb := range tables {
+			if tb.Name == table {
+				return fmt.Errorf("the nftables table %s is still there", table)
+			}
+		}
+		return nil
 	})
 }
 
