@@ -39,6 +39,55 @@ def _fetch(url):
         return r.read().decode()
 
 
+def _connflood(host, port, seconds, threads, hold):
+    # Connects and closes as fast as it can from several threads for a while, then
+    # opens up to `hold` connections and keeps them: how many of each got through.
+    import socket
+
+    res = {"ok": 0, "refused": 0, "other": 0, "held": 0}
+    lock = threading.Lock()
+    deadline = time.time() + seconds
+
+    def attempt():
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.connect((host, port))
+            return "ok", s
+        except ConnectionRefusedError:
+            s.close()
+            return "refused", None
+        except OSError:
+            s.close()
+            return "other", None
+
+    def loop():
+        while time.time() < deadline:
+            k, s = attempt()
+            if s is not None:
+                s.close()
+            with lock:
+                res[k] += 1
+
+    ts = [threading.Thread(target=loop) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    time.sleep(1.5)  # the rate limit's bucket refills
+    held = []
+    for _ in range(hold):
+        k, s = attempt()
+        if s is not None:
+            held.append(s)
+        else:
+            time.sleep(0.02)  # refused: the cap, or the rate; a while lets the rate pass
+    res["held"] = len(held)
+    for s in held:
+        s.close()
+    return res
+
+
 def _write(path):
     with open(path, "w") as f:
         f.write("x")
@@ -155,6 +204,8 @@ def lambda_handler(event, context):
                     pass
             out["cmdlines"] = cmdlines
         return out
+    if action == "connflood":
+        return _connflood(event["host"], int(event["port"]), event["seconds"], event.get("threads", 4), event.get("hold", 0))
     if action == "logflood":
         # Lines of event["line"] bytes (no newline inside) until event["bytes"] were written.
         line = "L" * (event.get("line", 65536) - 1) + "\n"
