@@ -20,6 +20,7 @@ Usage:
   hearth function delete NAME          delete a function
   hearth invoke NAME [--payload JSON]  invoke a function, print its answer and log tail
   hearth logs NAME [--follow]          print a function's logs
+  hearth concurrency                   reserved concurrency, executions in flight and throttles
 
 Run 'hearth COMMAND -h' for a command's flags.
 `
@@ -45,6 +46,8 @@ func main() {
 		err = logsCmd(os.Args[2:])
 	case "function", "functions", "fn":
 		err = function(os.Args[2:])
+	case "concurrency":
+		err = concurrencyCmd(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/hearthfn/hearth/internal/errdefs"
 	"github.com/hearthfn/hearth/internal/store"
@@ -101,7 +102,8 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, functionName strin
 		return nil, err
 	}
 	err = s.updateReservations(ctx, func(m map[string]reservation) error {
-		if s.accountLimit-s.liveReserved(m, rec.Name)-*n < MinUnreservedConc {
+		// 0, Lambda's kill switch, takes nothing from the pool: always accepted.
+		if *n > 0 && s.accountLimit-s.liveReserved(m, rec.Name)-*n < MinUnreservedConc {
 			return errdefs.New(errdefs.ErrInvalidParameter, "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", MinUnreservedConc)
 		}
 		m[rec.Name] = reservation{Gen: rec.Gen, N: *n}
@@ -181,4 +183,54 @@ func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, err
 		}
 	}
 	return out, nil
+}
+
+// ConcurrencyLimits is what limits one function's concurrent executions, as the
+// dispatcher enforces them: its reservation when it has one (a ceiling, carved out
+// of the account), else the account's unreserved pool, shared by every function
+// without a reservation.
+type ConcurrencyLimits struct {
+	Reserved    int  // the function's reservation; meaningful when HasReserved
+	HasReserved bool //
+	Unreserved  int  // the account limit less every reservation
+}
+
+// limitsCache is the reservations as of a Settings and Functions change stamp:
+// decoding the map and checking each entry's function on every invoke would cost
+// more than the invoke's own bookkeeping.
+type limitsCache struct {
+	stamp      [2]uint64
+	reserved   map[string]int
+	unreserved int
+}
+
+// ConcurrencyLimits returns the limits in force for the function named name.
+func (s *Service) ConcurrencyLimits(name string) (ConcurrencyLimits, error) {
+	stamp := [2]uint64{s.st.Settings.Changes(), s.st.Functions.Changes()}
+	c, _ := s.limits.Load().(*limitsCache)
+	if c == nil || c.stamp != stamp {
+		m, _, err := s.reservations()
+		if err != nil {
+			return ConcurrencyLimits{}, err
+		}
+		c = &limitsCache{stamp: stamp, reserved: map[string]int{}}
+		total := 0
+		for fn, r := range m {
+			if rec, _, err := s.loadFunction(fn); err == nil && rec.Gen == r.Gen {
+				c.reserved[fn] = r.N
+				total += r.N
+			}
+		}
+		c.unreserved = s.accountLimit - total
+		s.limits.Store(c)
+	}
+	n, ok := c.reserved[name]
+	return ConcurrencyLimits{Reserved: n, HasReserved: ok, Unreserved: c.unreserved}, nil
+}
+
+// FunctionNames lists every function's name, sorted.
+func (s *Service) FunctionNames() []string {
+	names := s.st.Functions.Keys("")
+	sort.Strings(names)
+	return names
 }

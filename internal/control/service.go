@@ -37,6 +37,7 @@ type Service struct {
 
 	routes     sync.Map // functionName + "\x00" + qualifier → *invokeRoutes (see ResolveInvoke)
 	routeCount atomic.Int64
+	limits     atomic.Value // *limitsCache (see ConcurrencyLimits)
 }
 
 // New returns a registry over st.

@@ -81,8 +81,24 @@ func Message(err error) string {
 }
 
 type kindError struct {
-	kind *Kind
-	msg  string
+	kind   *Kind
+	msg    string
+	reason string
+}
+
+// Throttled is a 429 TooManyRequestsException with Lambda's Reason field
+// (ReservedFunctionConcurrentInvocationLimitExceeded, …) and message.
+func Throttled(reason, format string, args ...any) error {
+	return &kindError{kind: ErrTooManyRequests, msg: fmt.Sprintf(format, args...), reason: reason}
+}
+
+// Reason is the Reason field of err's answer ("" when it has none).
+func Reason(err error) string {
+	var ke *kindError
+	if errors.As(err, &ke) {
+		return ke.reason
+	}
+	return ""
 }
 
 func (e *kindError) Error() string { return e.kind.Type + ": " + e.msg }

@@ -1,8 +1,8 @@
 // Package invoke is the dispatcher between the Lambda API and the worker: it
 // resolves a qualifier to the version that runs (with an alias's weighted routing),
 // checks the invocation's shape and limits, and runs it synchronously or in the
-// background. Concurrency accounting and throttles (account and reserved
-// concurrency) belong here and come next; durable async queueing after that.
+// background, within the account's and the function's concurrency
+// (concurrency.go); durable async queueing comes next.
 package invoke
 
 import (
@@ -32,6 +32,7 @@ const (
 // (*control.Service).
 type Registry interface {
 	ResolveInvoke(ctx context.Context, functionName, qualifier string) (*control.InvokeTarget, error)
+	ConcurrencyLimits(functionName string) (control.ConcurrencyLimits, error)
 	CodeInUse() (stamp [3]uint64, used map[string]bool)
 }
 
@@ -48,9 +49,10 @@ var (
 
 // Dispatcher runs invocations.
 type Dispatcher struct {
-	ctl  Registry
-	pool Runner
-	log  *slog.Logger
+	ctl     Registry
+	pool    Runner
+	log     *slog.Logger
+	counter Counter
 
 	async sync.WaitGroup
 	stop  context.Context
@@ -61,7 +63,7 @@ func New(ctl Registry, pool Runner, log *slog.Logger, stop context.Context) *Dis
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Dispatcher{ctl: ctl, pool: pool, log: log, stop: stop}
+	d := &Dispatcher{ctl: ctl, pool: pool, log: log, stop: stop, counter: newLocalCounter()}
 	go d.pruneCode()
 	return d
 }
@@ -178,6 +180,11 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 		d.async.Add(1)
 		go func() {
 			defer d.async.Done()
+			release, ok := d.admitAsync(v.FunctionName, req.RequestID)
+			if !ok {
+				return
+			}
+			defer release()
 			ctx, cancel := context.WithTimeout(d.stop, time.Duration(v.TimeoutSec)*time.Second+initGrace)
 			defer cancel()
 			if _, err := d.run(ctx, v, req); err != nil {
@@ -186,7 +193,16 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 		}()
 		return &Output{StatusCode: http.StatusAccepted, ExecutedVersion: t.Version}, nil
 	}
+	l, err := d.ctl.ConcurrencyLimits(t.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	release, err := d.counter.Acquire(t.FunctionName, l)
+	if err != nil {
+		return nil, err
+	}
 	res, err := d.run(ctx, v, req)
+	release()
 	if err != nil {
 		return nil, err
 	}
@@ -214,6 +230,44 @@ func (d *Dispatcher) run(ctx context.Context, v *worker.Version, req *worker.Req
 		return &worker.Result{Payload: b, FunctionError: "Unhandled", ExecutedVersion: v.Version, Log: ie.Log}, nil
 	}
 	return res, err
+}
+
+// Throttled asynchronous invocations wait and retry, as on Lambda: backing off from
+// 1 s to 5 min, for at most the event's maximum age (6 h). A function whose
+// reservation is 0 takes none. (The event lives in memory until durable queueing.)
+const (
+	maxEventAge     = 6 * time.Hour
+	maxThrottleWait = 5 * time.Minute
+)
+
+// admitAsync counts an Event invocation's execution once its function's limits
+// allow it, or gives it up (false).
+func (d *Dispatcher) admitAsync(fn, requestID string) (func(), bool) {
+	delay := time.Second
+	deadline := time.Now().Add(maxEventAge)
+	for {
+		l, err := d.ctl.ConcurrencyLimits(fn)
+		if err == nil {
+			if l.HasReserved && l.Reserved == 0 {
+				d.log.Warn("async invocation dropped: the function's reserved concurrency is 0", "function", fn, "requestId", requestID, "condition", "ZeroReservedConcurrency")
+				return nil, false
+			}
+			release, err := d.counter.Acquire(fn, l)
+			if err == nil {
+				return release, true
+			}
+		}
+		if time.Now().Add(delay).After(deadline) {
+			d.log.Warn("async invocation dropped: throttled until its maximum age", "function", fn, "requestId", requestID, "condition", "EventAgeExceeded")
+			return nil, false
+		}
+		select {
+		case <-d.stop.Done():
+			return nil, false
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, maxThrottleWait)
+	}
 }
 
 // Wait blocks until background invocations finish.

@@ -34,6 +34,10 @@ func (r *fakeRegistry) ResolveInvoke(ctx context.Context, name, qualifier string
 	return &control.InvokeTarget{FunctionName: "fn", Version: "$LATEST", Runtime: "provided.al2023", MemoryMB: 128, TimeoutSec: 3, CodeKey: "c1", ConfigID: "cfg"}, nil
 }
 
+func (r *fakeRegistry) ConcurrencyLimits(string) (control.ConcurrencyLimits, error) {
+	return control.ConcurrencyLimits{Unreserved: 1000}, nil
+}
+
 func (r *fakeRegistry) CodeInUse() ([3]uint64, map[string]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

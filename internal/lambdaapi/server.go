@@ -54,7 +54,8 @@ type Server struct {
 	verifier *sigv4.Verifier
 	sts      *sigv4.Verifier // the same keys, for STS's scope
 	sessions *session.Issuer
-	codeKey  []byte // signs code download URLs
+	inv      *invoke.Dispatcher // nil on a control-only node
+	codeKey  []byte             // signs code download URLs
 	log      *slog.Logger
 	now      func() time.Time
 	handlers map[string]handlerFunc
@@ -91,6 +92,7 @@ func New(cfg Config) *Server {
 		ctl:      cfg.Control,
 		logs:     cfg.Logs,
 		sessions: cfg.Sessions,
+		inv:      cfg.Invoke,
 		log:      cfg.Logger,
 		now:      cfg.Now,
 	}
@@ -164,6 +166,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case strings.HasPrefix(r.URL.Path, logsPathPrefix) && r.Method == http.MethodGet:
 		s.serveLogs(w, r)
+		return
+	case r.URL.Path == concurrencyPath && r.Method == http.MethodGet:
+		s.serveConcurrency(w, r)
 		return
 	case r.URL.Path == "/" && isSTSRequest(r):
 		s.serveSTS(w, r, reqID)
@@ -268,6 +273,7 @@ func authError(err error) error {
 type errorBody struct {
 	Type    string `json:"Type"`
 	Message string `json:"message"`
+	Reason  string `json:"Reason,omitempty"` // a throttle's cause
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -278,7 +284,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fault = "Server"
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	b, _ := json.Marshal(errorBody{Type: fault, Message: msg})
+	b, _ := json.Marshal(errorBody{Type: fault, Message: msg, Reason: errdefs.Reason(err)})
 	w.Header().Set("x-amzn-ErrorType", kind.Type)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))

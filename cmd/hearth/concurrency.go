@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+)
+
+// hearth concurrency: the account's limit and unreserved pool, and per function its
+// reservation, executions in flight and throttles since the node started — read
+// from the counters that enforce them (GET /_hearth/concurrency).
+func concurrencyCmd(args []string) error {
+	fs := flag.NewFlagSet("concurrency", flag.ExitOnError)
+	cf := addClientFlags(fs)
+	asJSON := fs.Bool("json", false, "print the answer as JSON")
+	_ = fs.Parse(args)
+	ctx := context.Background()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*cf.endpoint, "/")+"/_hearth/concurrency", nil)
+	if err != nil {
+		return err
+	}
+	if err := cf.sign(ctx, req); err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Header.Get("x-amzn-ErrorType"), strings.TrimSpace(string(body)))
+	}
+	if *asJSON {
+		_, err := os.Stdout.Write(append(body, '\n'))
+		return err
+	}
+	var v struct {
+		AccountLimit, UnreservedConcurrentExecutions, UnreservedInFlight int
+		Functions                                                        []struct {
+			FunctionName                 string
+			ReservedConcurrentExecutions *int
+			InFlight                     int
+			Throttles                    int64
+		}
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("the answer is not the JSON expected: %w", err)
+	}
+	fmt.Printf("account limit %d, unreserved %d (%d in flight)\n\n", v.AccountLimit, v.UnreservedConcurrentExecutions, v.UnreservedInFlight)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FUNCTION\tRESERVED\tIN FLIGHT\tTHROTTLES")
+	for _, f := range v.Functions {
+		reserved := "—"
+		if f.ReservedConcurrentExecutions != nil {
+			reserved = fmt.Sprint(*f.ReservedConcurrentExecutions)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", f.FunctionName, reserved, f.InFlight, f.Throttles)
+	}
+	return tw.Flush()
+}
