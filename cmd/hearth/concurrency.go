@@ -20,41 +20,13 @@ func concurrencyCmd(args []string) error {
 	cf := addClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
 	_ = fs.Parse(args)
-	ctx := context.Background()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*cf.endpoint, "/")+"/_hearth/concurrency", nil)
+	body, v, err := fetchConcurrency(context.Background(), cf)
 	if err != nil {
 		return err
-	}
-	if err := cf.sign(ctx, req); err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Header.Get("x-amzn-ErrorType"), strings.TrimSpace(string(body)))
 	}
 	if *asJSON {
 		_, err := os.Stdout.Write(append(body, '\n'))
 		return err
-	}
-	var v struct {
-		AccountLimit, UnreservedConcurrentExecutions, UnreservedInFlight int
-		Functions                                                        []struct {
-			FunctionName                 string
-			ReservedConcurrentExecutions *int
-			InFlight                     int
-			Throttles                    int64
-		}
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return fmt.Errorf("the answer is not the JSON expected: %w", err)
 	}
 	fmt.Printf("account limit %d, unreserved %d (%d in flight)\n\n", v.AccountLimit, v.UnreservedConcurrentExecutions, v.UnreservedInFlight)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -67,4 +39,45 @@ func concurrencyCmd(args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", f.FunctionName, reserved, f.InFlight, f.Throttles)
 	}
 	return tw.Flush()
+}
+
+// concurrencyView is what GET /_hearth/concurrency answers.
+type concurrencyView struct {
+	AccountLimit, UnreservedConcurrentExecutions, UnreservedInFlight int
+	Functions                                                        []functionCounts
+}
+
+type functionCounts struct {
+	FunctionName                 string
+	ReservedConcurrentExecutions *int
+	InFlight                     int
+	Throttles                    int64
+}
+
+// fetchConcurrency reads the counters, as the raw answer and parsed.
+func fetchConcurrency(ctx context.Context, cf clientFlags) ([]byte, *concurrencyView, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*cf.endpoint, "/")+"/_hearth/concurrency", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cf.sign(ctx, req); err != nil {
+		return nil, nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("%s: %s", resp.Header.Get("x-amzn-ErrorType"), strings.TrimSpace(string(body)))
+	}
+	var v concurrencyView
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, nil, fmt.Errorf("the answer is not the JSON expected: %w", err)
+	}
+	return body, &v, nil
 }

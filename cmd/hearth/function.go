@@ -215,7 +215,17 @@ func functionGet(ctx context.Context, args []string) error {
 	if err != nil {
 		return apiError(err)
 	}
-	return printJSON(out)
+	// Hearth's counters beside Lambda's answer: executions in flight and throttles
+	// since the node started (what CloudWatch's metrics would say on AWS).
+	extra := map[string]any{}
+	if _, v, err := fetchConcurrency(ctx, cf); err == nil {
+		for _, f := range v.Functions {
+			if f.FunctionName == aws.ToString(out.Configuration.FunctionName) {
+				extra["HearthConcurrency"] = map[string]any{"InFlight": f.InFlight, "Throttles": f.Throttles}
+			}
+		}
+	}
+	return printJSON(out, extra)
 }
 
 func functionDelete(ctx context.Context, args []string) error {
@@ -251,7 +261,8 @@ func apiError(err error) error {
 }
 
 // printJSON prints an SDK output without its middleware metadata.
-func printJSON(v any) error {
+// extra keys are added to the object printed.
+func printJSON(v any, extra ...map[string]any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -261,6 +272,11 @@ func printJSON(v any) error {
 		return err
 	}
 	delete(m, "ResultMetadata")
+	for _, e := range extra {
+		for k, v := range e {
+			m[k] = v
+		}
+	}
 	out, _ := json.MarshalIndent(m, "", "  ")
 	fmt.Println(string(out))
 	return nil

@@ -125,6 +125,19 @@ func TestConcurrencyThrottles(t *testing.T) {
 			t.Errorf("hearth concurrency: %s %+v, want none in flight, its throttles counted, no reservation", f.FunctionName, f)
 		}
 	}
+	// hearth function get shows the same counters beside Lambda's answer.
+	cmd := exec.Command(hearthBin, "function", "get", a, "--endpoint", s.url())
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s.keyID, "AWS_SECRET_ACCESS_KEY="+s.secret, "AWS_REGION="+region)
+	printed, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hearth function get: %v\n%s", err, printed)
+	}
+	var got struct {
+		HearthConcurrency struct{ InFlight, Throttles int }
+	}
+	if err := json.Unmarshal(printed, &got); err != nil || got.HearthConcurrency.Throttles == 0 {
+		t.Errorf("hearth function get %s: %v\n%s", a, err, printed)
+	}
 }
 
 type concurrencyCounts struct {
