@@ -142,13 +142,15 @@ func TestExecutionRoleCredentials(t *testing.T) {
 	}
 	// Past its retirement (expiry − 4 s − the 1 s timeout), the next invocation
 	// gets a new env with new credentials.
-	time.Sleep(time.Until(minted.Add(ttl - 4*time.Second)))
+	// (minted is taken before the first invocation's cold start minted them: 2 s
+	// later still leaves a busy host's cold start 3 s of room.)
+	time.Sleep(time.Until(minted.Add(ttl - 2*time.Second)))
 	c2 := credentialsOf(t, s, fn)
 	if c2.id == c1.id {
 		t.Fatalf("credentials did not rotate: the env retiring %v before expiry still served", 4*time.Second)
 	}
 	// Past expiry, the old ones are refused; the new ones still work.
-	time.Sleep(time.Until(minted.Add(ttl + time.Second)))
+	time.Sleep(time.Until(minted.Add(ttl + 4*time.Second)))
 	_, err = stsClient(s, c1.provider()).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	wantSTSError(t, err, "ExpiredToken", http.StatusForbidden)
 	_, err = lambdaClient(s, c1.provider()).Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(fn)})
