@@ -62,6 +62,14 @@ lambda invoke --function-name caller --payload '{"target":"hello-go","payload":{
 cat "$tmp/out.json"; echo
 show publish-version --function-name hello-go --query '{Version:Version,FunctionArn:FunctionArn}'
 show create-alias --function-name hello-go --name live --function-version 1 --query AliasArn
+show put-provisioned-concurrency-config --function-name hello-go --qualifier live --provisioned-concurrent-executions 2 --query Status
+for _ in $(seq 100); do
+	[ "$(lambda get-provisioned-concurrency-config --function-name hello-go --qualifier live --query Status --output text)" = READY ] && break
+	sleep 0.2
+done
+show get-provisioned-concurrency-config --function-name hello-go --qualifier live --query '[Status,AllocatedProvisionedConcurrentExecutions]' --output text
+echo; echo "\$ aws lambda invoke --function-name hello-go:live ...   (a provisioned env: initialised ahead, so no Init Duration)"
+invoke hello-go:live provisioned
 rm -rf "$tmp"
 echo
 echo "Hearth keeps serving on http://$listen — Ctrl-C stops it. In another shell:"

@@ -40,7 +40,7 @@ const (
 )
 
 // sections are the parts -only can name, in the order a full run measures them.
-var sections = []string{"control", "invoke", "warm", "cpushare", "parallel", "sdk"}
+var sections = []string{"control", "invoke", "warm", "cpushare", "parallel", "sdk", "concurrency"}
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -58,6 +58,10 @@ func run(args []string) error {
 	gets := fs.Int("gets", 3000, "GetFunction calls")
 	lists := fs.Int("lists", 500, "ListFunctions calls (over 50 functions)")
 	sdkDrivers := fs.String("sdk-drivers", "gvisor,namespace", "drivers the sdk part measures")
+	concDrivers := fs.String("conc-drivers", "gvisor,namespace", "drivers the concurrency part measures")
+	concFirsts := fs.Int("conc-firsts", 10, "concurrency part: on-demand cold starts and provisioned first invokes per runtime")
+	concThrottles := fs.Int("conc-throttles", 2000, "concurrency part: throttled (429) invokes, and warm invokes with and without a reservation")
+	concBurst := fs.Int("conc-burst", 50, "concurrency part: parallel first invokes, on-demand and provisioned (0: skip)")
 	var inv invokeBenchOptions
 	inv.addFlags(fs)
 	var sz sizeBenchOptions
@@ -92,6 +96,11 @@ func run(args []string) error {
 	}
 	if want["sdk"] {
 		if err := benchSDK(self, &inv, strings.Split(*sdkDrivers, ",")); err != nil {
+			return err
+		}
+	}
+	if want["concurrency"] {
+		if err := benchConcurrency(self, &inv, strings.Split(*concDrivers, ","), *concFirsts, *concThrottles, *concBurst); err != nil {
 			return err
 		}
 	}

@@ -13,7 +13,8 @@ import (
 )
 
 // hearth concurrency: the account's limit and unreserved pool, and per function its
-// reservation, executions in flight and throttles since the node started — read
+// reservation, provisioned concurrency (requested, and allocated/available/busy
+// per config), executions in flight and throttles since the node started — read
 // from the counters that enforce them (GET /_hearth/concurrency).
 func concurrencyCmd(args []string) error {
 	fs := flag.NewFlagSet("concurrency", flag.ExitOnError)
@@ -30,13 +31,26 @@ func concurrencyCmd(args []string) error {
 	}
 	fmt.Printf("account limit %d, unreserved %d (%d in flight)\n\n", v.AccountLimit, v.UnreservedConcurrentExecutions, v.UnreservedInFlight)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FUNCTION\tRESERVED\tIN FLIGHT\tTHROTTLES")
+	fmt.Fprintln(tw, "FUNCTION\tRESERVED\tPROVISIONED (ALLOCATED/AVAILABLE/BUSY)\tIN FLIGHT (ON-DEMAND+PROVISIONED)\tTHROTTLES")
 	for _, f := range v.Functions {
 		reserved := "—"
 		if f.ReservedConcurrentExecutions != nil {
 			reserved = fmt.Sprint(*f.ReservedConcurrentExecutions)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", f.FunctionName, reserved, f.InFlight, f.Throttles)
+		prov := "—"
+		if p := f.Provisioned; p != nil {
+			prov = fmt.Sprintf("%d (%d/%d/%d)", p.Requested, p.Allocated, p.Available, p.Busy)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d+%d\t%d\n", f.FunctionName, reserved, prov, f.InFlight, f.ProvisionedInFlight, f.Throttles)
+		if p := f.Provisioned; p != nil {
+			for _, c := range p.Configs {
+				line := fmt.Sprintf("  :%s %s", c.Qualifier, c.Status)
+				if c.StatusReason != "" {
+					line += " (" + c.StatusReason + ")"
+				}
+				fmt.Fprintf(tw, "%s\t\t%d (%d/%d/%d)\t\t\n", line, c.Requested, c.Allocated, c.Available, c.Busy)
+			}
+		}
 	}
 	return tw.Flush()
 }
@@ -50,8 +64,16 @@ type concurrencyView struct {
 type functionCounts struct {
 	FunctionName                 string
 	ReservedConcurrentExecutions *int
-	InFlight                     int
-	Throttles                    int64
+	Provisioned                  *struct {
+		Requested, Allocated, Available, Busy int
+		Configs                               []struct {
+			Qualifier, Status, StatusReason       string
+			Requested, Allocated, Available, Busy int
+		}
+	}
+	InFlight            int
+	ProvisionedInFlight int
+	Throttles           int64
 }
 
 // fetchConcurrency reads the counters, as the raw answer and parsed.

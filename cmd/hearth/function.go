@@ -215,13 +215,21 @@ func functionGet(ctx context.Context, args []string) error {
 	if err != nil {
 		return apiError(err)
 	}
-	// Hearth's counters beside Lambda's answer: executions in flight and throttles
-	// since the node started (what CloudWatch's metrics would say on AWS).
+	// Hearth's counters beside Lambda's answer: reservation, provisioned envs,
+	// executions in flight and throttles since the node started (what CloudWatch's
+	// metrics would say on AWS).
 	extra := map[string]any{}
 	if _, v, err := fetchConcurrency(ctx, cf); err == nil {
 		for _, f := range v.Functions {
 			if f.FunctionName == aws.ToString(out.Configuration.FunctionName) {
-				extra["HearthConcurrency"] = map[string]any{"InFlight": f.InFlight, "Throttles": f.Throttles}
+				hc := map[string]any{"InFlight": f.InFlight, "ProvisionedInFlight": f.ProvisionedInFlight, "Throttles": f.Throttles}
+				if f.ReservedConcurrentExecutions != nil {
+					hc["Reserved"] = *f.ReservedConcurrentExecutions
+				}
+				if f.Provisioned != nil {
+					hc["Provisioned"] = f.Provisioned
+				}
+				extra["HearthConcurrency"] = hc
 			}
 		}
 	}

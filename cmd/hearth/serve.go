@@ -21,6 +21,7 @@ import (
 	"github.com/hearthfn/hearth/internal/lambdaapi"
 	"github.com/hearthfn/hearth/internal/netenv"
 	"github.com/hearthfn/hearth/internal/sandbox"
+	"github.com/hearthfn/hearth/internal/worker"
 )
 
 func serve(args []string) error {
@@ -38,6 +39,7 @@ func serve(args []string) error {
 	preboot := fs.Bool("gvisor-preboot", true, "keep gVisor sandboxes booted ahead for recently repeated sandbox shapes, as many as their last minute's largest burst of cold starts (at most 10 in all), so cold starts skip runsc's boot")
 	initPath := fs.String("init", "", "path of the static hearth-init (default: next to hearth)")
 	maxEnvs := fs.Int("max-envs", 0, "most execution environments this host runs at once (default 256)")
+	scalingRate := fs.Int("scaling-rate", worker.DefaultScalingRate, "most new execution environments each function gets per 10 seconds, refilled continuously (Lambda's concurrency scaling rate); past it an invoke that needs one gets 429 TooManyRequestsException (0 or less: no limit)")
 	maxMemory := fs.Int("max-memory-mb", 0, "most memory (MB) all environments may have together (default 3/4 of RAM)")
 	idleTTL := fs.Duration("idle-ttl", 10*time.Minute, "reap an execution environment idle this long")
 	credsTTL := fs.Duration("credentials-ttl", daemon.DefaultCredentialsTTL, "how long the execution role's temporary credentials in each env are valid; an env retires before they expire (at least 10s; short values are for testing rotation)")
@@ -120,6 +122,7 @@ func serve(args []string) error {
 		MaxEnvs:              *maxEnvs,
 		GCFirstRun:           *gcFirstRun,
 		MaxMemoryMB:          *maxMemory,
+		ScalingRate:          scalingRateOf(*scalingRate),
 		IdleTTL:              *idleTTL,
 		CredentialsTTL:       *credsTTL,
 		FreezeAfter:          *freezeAfter,
@@ -199,4 +202,13 @@ func redactURLs(list string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// scalingRateOf maps the flag to the worker's ScalingRate, where 0 is the default
+// and only a negative value turns the limit off.
+func scalingRateOf(flag int) int {
+	if flag <= 0 {
+		return -1
+	}
+	return flag
 }

@@ -222,7 +222,12 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 	if _, ok := s.st.Aliases.Get(aliasKey(rec.Name, rec.Gen, alias)); !ok {
 		return nil
 	}
-	return storeErrorOrNil(s.st.Aliases.Delete(ctx, aliasKey(rec.Name, rec.Gen, alias), 0))
+	if err := s.st.Aliases.Delete(ctx, aliasKey(rec.Name, rec.Gen, alias), 0); err != nil {
+		return storeError(err)
+	}
+	// Its provisioned concurrency goes with it (an unresolvable config provisions
+	// nothing meanwhile, should this fail).
+	return s.dropProvisioned(ctx, rec, alias)
 }
 
 func storeErrorOrNil(err error) error {

@@ -11,9 +11,10 @@ import (
 	"github.com/hearthfn/hearth/internal/store"
 )
 
-// Reserved concurrency lives in one settings key, a map of function → reservation,
-// so that checking "the account keeps at least 100 unreserved" and writing the new
-// reservation is one compare-and-set, even with many API nodes.
+// Reserved and provisioned concurrency live in one settings key, a map of function
+// → reservation, so that checking "the account keeps at least 100 unreserved" and
+// writing the new reservation or provisioned config is one compare-and-set, even
+// with many API nodes racing.
 
 func (s *Service) reservations() (map[string]reservation, uint64, error) {
 	e, ok := s.st.Settings.Get(keyReservedConcurrency)
@@ -27,19 +28,31 @@ func (s *Service) reservations() (map[string]reservation, uint64, error) {
 	return m, e.Revision, nil
 }
 
-// liveReserved sums the reservations of functions that still exist in the
-// generation that made them (a crash can leave a deleted function's entry behind).
-func (s *Service) liveReserved(m map[string]reservation, except string) int {
+// liveCommitted sums what functions take out of the account's pool (reservations,
+// and provisioned concurrency of functions without one), counting only functions
+// that still exist in the generation that made their entry (a crash can leave a
+// deleted function's entry behind).
+func (s *Service) liveCommitted(m map[string]reservation, except string) int {
 	total := 0
 	for name, r := range m {
 		if name == except {
 			continue
 		}
 		if rec, _, err := s.loadFunction(name); err == nil && rec.Gen == r.Gen {
-			total += r.N
+			total += r.committed()
 		}
 	}
 	return total
+}
+
+// entryOf is rec's entry in m, empty (and unreserved) when it has none or only a
+// stale one from an earlier generation.
+func entryOf(m map[string]reservation, rec *functionRecord) reservation {
+	r, ok := m[rec.Name]
+	if !ok || r.Gen != rec.Gen {
+		return reservation{Gen: rec.Gen, Unreserved: true}
+	}
+	return r
 }
 
 func (s *Service) reservedFor(rec *functionRecord) (int, bool) {
@@ -47,11 +60,7 @@ func (s *Service) reservedFor(rec *functionRecord) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	r, ok := m[rec.Name]
-	if !ok || r.Gen != rec.Gen {
-		return 0, false
-	}
-	return r.N, true
+	return entryOf(m, rec).reserved()
 }
 
 // updateReservations applies change to the map with compare-and-set.
@@ -89,7 +98,7 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, functionName strin
 		return nil, err
 	}
 	if ref.Qualifier != "" {
-		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Reserved concurrency applies to a whole function; remove the qualifier %q.", ref.Qualifier)
+		return nil, errdefs.New(errdefs.ErrInvalidParameter, "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.")
 	}
 	if n == nil {
 		return nil, validationError("null", "reservedConcurrentExecutions", "Member must not be null")
@@ -102,11 +111,17 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, functionName strin
 		return nil, err
 	}
 	err = s.updateReservations(ctx, func(m map[string]reservation) error {
+		r := entryOf(m, rec)
+		// Provisioned concurrency runs within the reservation (AWS's message, sic).
+		if p := r.provisioned(); *n < p {
+			return errdefs.New(errdefs.ErrInvalidParameter, " ReservedConcurrentExecutions  %d should not be lower than function's total provisioned concurrency [%d].", *n, p)
+		}
 		// 0, Lambda's kill switch, takes nothing from the pool: always accepted.
-		if *n > 0 && s.accountLimit-s.liveReserved(m, rec.Name)-*n < MinUnreservedConc {
+		if *n > 0 && s.accountLimit-s.liveCommitted(m, rec.Name)-*n < MinUnreservedConc {
 			return errdefs.New(errdefs.ErrInvalidParameter, "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", MinUnreservedConc)
 		}
-		m[rec.Name] = reservation{Gen: rec.Gen, N: *n}
+		r.N, r.Unreserved = *n, false
+		m[rec.Name] = r
 		return nil
 	})
 	if err != nil {
@@ -138,12 +153,35 @@ func (s *Service) DeleteFunctionConcurrency(ctx context.Context, functionName st
 	if err != nil {
 		return err
 	}
-	if _, _, err := s.loadFunction(ref.Name); err != nil {
+	if ref.Qualifier != "" {
+		return errdefs.New(errdefs.ErrInvalidParameter, "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.")
+	}
+	rec, _, err := s.loadFunction(ref.Name)
+	if err != nil {
 		return err
 	}
-	return s.clearReservation(ctx, ref.Name)
+	m, _, err := s.reservations()
+	if err != nil {
+		return err
+	}
+	if _, ok := entryOf(m, rec).reserved(); !ok {
+		return nil
+	}
+	return s.updateReservations(ctx, func(m map[string]reservation) error {
+		r := entryOf(m, rec)
+		if len(r.Provisioned) == 0 {
+			delete(m, rec.Name)
+			return nil
+		}
+		// Its provisioned concurrency stays, now out of the unreserved pool.
+		r.N, r.Unreserved = 0, true
+		m[rec.Name] = r
+		return nil
+	})
 }
 
+// clearReservation removes a deleted function's entry: its reservation and its
+// provisioned configs.
 func (s *Service) clearReservation(ctx context.Context, name string) error {
 	m, _, err := s.reservations()
 	if err != nil {
@@ -169,7 +207,7 @@ func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, err
 		CodeSizeUnzipped:               MaxUnzippedBytes,
 		CodeSizeZipped:                 MaxZippedBytes,
 		ConcurrentExecutions:           s.accountLimit,
-		UnreservedConcurrentExecutions: s.accountLimit - s.liveReserved(m, ""),
+		UnreservedConcurrentExecutions: s.accountLimit - s.liveCommitted(m, ""),
 	}}
 	for _, name := range s.st.Functions.Keys("") {
 		rec, _, err := s.loadFunction(name)
@@ -188,19 +226,26 @@ func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, err
 // ConcurrencyLimits is what limits one function's concurrent executions, as the
 // dispatcher enforces them: its reservation when it has one (a ceiling, carved out
 // of the account), else the account's unreserved pool, shared by every function
-// without a reservation.
+// without a reservation. Executions on provisioned envs are not counted against
+// either: the provisioned configs are carved out of the reservation, or of the
+// account, ahead.
 type ConcurrencyLimits struct {
 	Reserved    int  // the function's reservation; meaningful when HasReserved
 	HasReserved bool //
-	Unreserved  int  // the account limit less every reservation
+	Provisioned int  // the sum of the function's provisioned configs
+	Unreserved  int  // the account limit less every reservation and unreserved function's provisioned configs
 }
+
+// OnDemand is how many executions of the function may run on on-demand envs, when
+// it has a reservation: what its provisioned concurrency leaves of it.
+func (l ConcurrencyLimits) OnDemand() int { return max(l.Reserved-l.Provisioned, 0) }
 
 // limitsCache is the reservations as of a Settings and Functions change stamp:
 // decoding the map and checking each entry's function on every invoke would cost
 // more than the invoke's own bookkeeping.
 type limitsCache struct {
 	stamp      [2]uint64
-	reserved   map[string]int
+	entries    map[string]reservation // live functions' only
 	unreserved int
 }
 
@@ -213,19 +258,23 @@ func (s *Service) ConcurrencyLimits(name string) (ConcurrencyLimits, error) {
 		if err != nil {
 			return ConcurrencyLimits{}, err
 		}
-		c = &limitsCache{stamp: stamp, reserved: map[string]int{}}
+		c = &limitsCache{stamp: stamp, entries: map[string]reservation{}}
 		total := 0
 		for fn, r := range m {
 			if rec, _, err := s.loadFunction(fn); err == nil && rec.Gen == r.Gen {
-				c.reserved[fn] = r.N
-				total += r.N
+				c.entries[fn] = r
+				total += r.committed()
 			}
 		}
 		c.unreserved = s.accountLimit - total
 		s.limits.Store(c)
 	}
-	n, ok := c.reserved[name]
-	return ConcurrencyLimits{Reserved: n, HasReserved: ok, Unreserved: c.unreserved}, nil
+	r, ok := c.entries[name]
+	if !ok {
+		r.Unreserved = true
+	}
+	n, has := r.reserved()
+	return ConcurrencyLimits{Reserved: n, HasReserved: has, Provisioned: r.provisioned(), Unreserved: c.unreserved}, nil
 }
 
 // FunctionNames lists every function's name, sorted.

@@ -541,7 +541,7 @@ func (s *Service) deleteVersion(ctx context.Context, rec *functionRecord, q stri
 	if err := s.st.Versions.Delete(ctx, versionKey(rec.Name, rec.Gen, n), 0); err != nil {
 		return storeError(err)
 	}
-	return nil
+	return s.dropProvisioned(ctx, rec, q)
 }
 
 // sweepGeneration removes the versions and aliases of one generation of a function.

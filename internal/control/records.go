@@ -64,10 +64,44 @@ type aliasRecord struct {
 	RevisionId      string             `json:"revisionId"`
 }
 
-// reservation is one function's reserved concurrency in the settings map.
+// reservation is one function's concurrency settings in the settings map: its
+// reserved concurrency and its provisioned concurrency configs, in one record so
+// that every check of the account's pool is one compare-and-set.
 type reservation struct {
 	Gen string `json:"gen"`
 	N   int    `json:"n"`
+	// Unreserved: the function has no reservation; the entry holds only its
+	// provisioned configs. (Entries written before provisioned concurrency are
+	// all reservations.)
+	Unreserved  bool                         `json:"unreserved,omitempty"`
+	Provisioned map[string]provisionedRecord `json:"provisioned,omitempty"` // by qualifier
+}
+
+// provisionedRecord is one provisioned concurrency config, of an alias or version.
+type provisionedRecord struct {
+	Requested    int    `json:"requested"`
+	LastModified string `json:"lastModified"`
+}
+
+// reserved is the function's reservation, if it has one.
+func (r reservation) reserved() (int, bool) { return r.N, !r.Unreserved }
+
+// provisioned is the sum of the function's provisioned configs.
+func (r reservation) provisioned() int {
+	total := 0
+	for _, p := range r.Provisioned {
+		total += p.Requested
+	}
+	return total
+}
+
+// committed is what the function takes out of the account's pool: its reservation,
+// or, without one, its provisioned concurrency.
+func (r reservation) committed() int {
+	if n, ok := r.reserved(); ok {
+		return n
+	}
+	return r.provisioned()
 }
 
 const keyReservedConcurrency = "reserved-concurrency"

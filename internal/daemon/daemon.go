@@ -58,6 +58,7 @@ type Config struct {
 	// Worker limits; zero values take the worker's defaults.
 	MaxEnvs     int
 	MaxMemoryMB int
+	ScalingRate int // new envs per function per 10 s; negative: no limit
 	IdleTTL     time.Duration
 	FreezeAfter time.Duration
 	// MaxInflightBodyBytes bounds the API's request bodies held at once; 0 takes
@@ -179,6 +180,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 			},
 			MaxEnvs:     d.cfg.MaxEnvs,
 			MaxMemoryMB: d.cfg.MaxMemoryMB,
+			ScalingRate: d.cfg.ScalingRate,
 			IdleTTL:     d.cfg.IdleTTL,
 			FreezeAfter: d.cfg.FreezeAfter,
 			Logger:      d.log,

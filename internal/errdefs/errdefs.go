@@ -21,17 +21,18 @@ func (k *Kind) Error() string { return k.Type }
 
 // The kinds. Names and statuses are Lambda's (see the API model's exception shapes).
 var (
-	ErrNotFound            = &Kind{"ResourceNotFoundException", http.StatusNotFound}
-	ErrConflict            = &Kind{"ResourceConflictException", http.StatusConflict}
-	ErrInvalidParameter    = &Kind{"InvalidParameterValueException", http.StatusBadRequest}
-	ErrValidation          = &Kind{"ValidationException", http.StatusBadRequest}
-	ErrInvalidRequest      = &Kind{"InvalidRequestContentException", http.StatusBadRequest}
-	ErrPreconditionFailed  = &Kind{"PreconditionFailedException", http.StatusPreconditionFailed}
-	ErrRequestTooLarge     = &Kind{"RequestTooLargeException", http.StatusRequestEntityTooLarge}
-	ErrTooManyRequests     = &Kind{"TooManyRequestsException", http.StatusTooManyRequests}
-	ErrUnsupportedMedia    = &Kind{"UnsupportedMediaTypeException", http.StatusUnsupportedMediaType}
-	ErrCodeStorageExceeded = &Kind{"CodeStorageExceededException", http.StatusBadRequest}
-	ErrService             = &Kind{"ServiceException", http.StatusInternalServerError}
+	ErrNotFound                  = &Kind{"ResourceNotFoundException", http.StatusNotFound}
+	ErrProvisionedConfigNotFound = &Kind{"ProvisionedConcurrencyConfigNotFoundException", http.StatusNotFound}
+	ErrConflict                  = &Kind{"ResourceConflictException", http.StatusConflict}
+	ErrInvalidParameter          = &Kind{"InvalidParameterValueException", http.StatusBadRequest}
+	ErrValidation                = &Kind{"ValidationException", http.StatusBadRequest}
+	ErrInvalidRequest            = &Kind{"InvalidRequestContentException", http.StatusBadRequest}
+	ErrPreconditionFailed        = &Kind{"PreconditionFailedException", http.StatusPreconditionFailed}
+	ErrRequestTooLarge           = &Kind{"RequestTooLargeException", http.StatusRequestEntityTooLarge}
+	ErrTooManyRequests           = &Kind{"TooManyRequestsException", http.StatusTooManyRequests}
+	ErrUnsupportedMedia          = &Kind{"UnsupportedMediaTypeException", http.StatusUnsupportedMediaType}
+	ErrCodeStorageExceeded       = &Kind{"CodeStorageExceededException", http.StatusBadRequest}
+	ErrService                   = &Kind{"ServiceException", http.StatusInternalServerError}
 	// ErrNotImplemented marks an operation of the Lambda API that Hearth does not
 	// implement yet. 501 is not retried by the SDKs, so the caller sees it at once.
 	ErrNotImplemented = &Kind{"NotImplementedException", http.StatusNotImplemented}
@@ -81,15 +82,31 @@ func Message(err error) string {
 }
 
 type kindError struct {
-	kind   *Kind
-	msg    string
-	reason string
+	kind       *Kind
+	msg        string
+	reason     string
+	retryAfter int // seconds; 0: no hint
 }
 
 // Throttled is a 429 TooManyRequestsException with Lambda's Reason field
 // (ReservedFunctionConcurrentInvocationLimitExceeded, …) and message.
 func Throttled(reason, format string, args ...any) error {
 	return &kindError{kind: ErrTooManyRequests, msg: fmt.Sprintf(format, args...), reason: reason}
+}
+
+// RetryLater is a 429 TooManyRequestsException with a Retry-After hint (the
+// SDKs' retryAfterSeconds) and, when reason is not "", Lambda's Reason field.
+func RetryLater(reason string, afterSeconds int, format string, args ...any) error {
+	return &kindError{kind: ErrTooManyRequests, msg: fmt.Sprintf(format, args...), reason: reason, retryAfter: max(afterSeconds, 1)}
+}
+
+// RetryAfter is the Retry-After hint of err's answer, in seconds (0: none).
+func RetryAfter(err error) int {
+	var ke *kindError
+	if errors.As(err, &ke) {
+		return ke.retryAfter
+	}
+	return 0
 }
 
 // Reason is the Reason field of err's answer ("" when it has none).

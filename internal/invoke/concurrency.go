@@ -29,16 +29,25 @@ type Counter interface {
 	Acquire(fn string, l control.ConcurrencyLimits) (release func(), err error)
 	// InFlight is fn's executions in flight and the unreserved pool's.
 	InFlight(fn string) (function, unreserved int)
+	// Provisioned counts one execution of fn on a provisioned env, until done:
+	// the env is its own limit, so this never throttles.
+	Provisioned(fn string) (done func())
 	// Counts is every function's executions in flight and throttles so far, by
-	// name (only functions with either), and the unreserved pool's in flight.
+	// name (only functions with any), and the unreserved pool's in flight.
 	Counts() (functions map[string]FunctionCounts, unreserved int)
 }
 
-// FunctionCounts is one function's executions in flight and throttles.
+// FunctionCounts is one function's executions in flight (on-demand, and on
+// provisioned envs) and throttles.
 type FunctionCounts struct {
-	InFlight  int   `json:"InFlight"`
-	Throttles int64 `json:"Throttles"`
+	InFlight            int   `json:"InFlight"`
+	ProvisionedInFlight int   `json:"ProvisionedInFlight"`
+	Throttles           int64 `json:"Throttles"`
 }
+
+// NewLocalCounter returns the in-process Counter the dispatcher uses (exported for
+// hearth-bench, which measures what counting costs an invoke).
+func NewLocalCounter() Counter { return newLocalCounter() }
 
 // localCounter counts one node's executions.
 type localCounter struct {
@@ -46,10 +55,11 @@ type localCounter struct {
 	byFunction map[string]int
 	unreserved int // executions of functions without a reservation
 	throttles  map[string]int64
+	provFlight map[string]int // executions on provisioned envs
 }
 
 func newLocalCounter() *localCounter {
-	return &localCounter{byFunction: map[string]int{}, throttles: map[string]int64{}}
+	return &localCounter{byFunction: map[string]int{}, throttles: map[string]int64{}, provFlight: map[string]int{}}
 }
 
 func (c *localCounter) Acquire(fn string, l control.ConcurrencyLimits) (func(), error) {
@@ -57,7 +67,7 @@ func (c *localCounter) Acquire(fn string, l control.ConcurrencyLimits) (func(), 
 	defer c.mu.Unlock()
 	n := c.byFunction[fn]
 	switch {
-	case l.HasReserved && n >= l.Reserved:
+	case l.HasReserved && n >= l.OnDemand():
 		c.throttles[fn]++
 		return nil, errdefs.Throttled(ReasonReserved, "Rate Exceeded.")
 	case !l.HasReserved && c.unreserved >= l.Unreserved:
@@ -84,6 +94,22 @@ func (c *localCounter) Acquire(fn string, l control.ConcurrencyLimits) (func(), 
 	}, nil
 }
 
+func (c *localCounter) Provisioned(fn string) func() {
+	c.mu.Lock()
+	c.provFlight[fn]++
+	c.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.provFlight[fn]--; c.provFlight[fn] <= 0 {
+				delete(c.provFlight, fn)
+			}
+		})
+	}
+}
+
 func (c *localCounter) InFlight(fn string) (int, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -95,12 +121,19 @@ func (c *localCounter) Counts() (map[string]FunctionCounts, int) {
 	defer c.mu.Unlock()
 	out := make(map[string]FunctionCounts, len(c.byFunction)+len(c.throttles))
 	for fn, n := range c.byFunction {
-		out[fn] = FunctionCounts{InFlight: n, Throttles: c.throttles[fn]}
+		f := out[fn]
+		f.InFlight = n
+		out[fn] = f
+	}
+	for fn, n := range c.provFlight {
+		f := out[fn]
+		f.ProvisionedInFlight = n
+		out[fn] = f
 	}
 	for fn, n := range c.throttles {
-		if _, ok := out[fn]; !ok {
-			out[fn] = FunctionCounts{Throttles: n}
-		}
+		f := out[fn]
+		f.Throttles = n
+		out[fn] = f
 	}
 	return out, c.unreserved
 }

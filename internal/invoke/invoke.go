@@ -34,12 +34,17 @@ type Registry interface {
 	ResolveInvoke(ctx context.Context, functionName, qualifier string) (*control.InvokeTarget, error)
 	ConcurrencyLimits(functionName string) (control.ConcurrencyLimits, error)
 	CodeInUse() (stamp [3]uint64, used map[string]bool)
+	ProvisionedTargets() ([]control.ProvisionedTarget, [4]uint64, error)
+	ProvisionedStamp() [4]uint64
 }
 
 // Runner runs invocations on execution environments (*worker.Pool).
 type Runner interface {
 	Invoke(ctx context.Context, v *worker.Version, req *worker.Request) (*worker.Result, error)
+	// InvokeProvisioned runs on an idle provisioned env of v, if one is free.
+	InvokeProvisioned(ctx context.Context, v *worker.Version, req *worker.Request) (*worker.Result, bool, error)
 	PruneCode(used map[string]bool) (removed, waiting int, err error)
+	Provisioner
 }
 
 var (
@@ -56,6 +61,10 @@ type Dispatcher struct {
 
 	async sync.WaitGroup
 	stop  context.Context
+
+	provKick chan struct{}
+	provMu   sync.Mutex
+	provErr  map[string]provisionFailure // by config id: why this host cannot provision it
 }
 
 // New returns a dispatcher. Background (Event) invocations stop when stop ends.
@@ -63,8 +72,10 @@ func New(ctl Registry, pool Runner, log *slog.Logger, stop context.Context) *Dis
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Dispatcher{ctl: ctl, pool: pool, log: log, stop: stop, counter: newLocalCounter()}
+	d := &Dispatcher{ctl: ctl, pool: pool, log: log, stop: stop, counter: newLocalCounter(),
+		provKick: make(chan struct{}, 1), provErr: map[string]provisionFailure{}}
 	go d.pruneCode()
+	go d.provisioner()
 	return d
 }
 
@@ -154,20 +165,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &worker.Version{
-		FunctionName: t.FunctionName,
-		FunctionArn:  t.FunctionArn,
-		Version:      t.Version,
-		Runtime:      t.Runtime,
-		Handler:      t.Handler,
-		MemoryMB:     t.MemoryMB,
-		TimeoutSec:   t.TimeoutSec,
-		EphemeralMB:  t.EphemeralMB,
-		Environment:  t.Environment,
-		Role:         t.Role,
-		CodeKey:      t.CodeKey,
-		ConfigID:     t.ConfigID,
-	}
+	v := versionOf(t)
 	req := &worker.Request{RequestID: in.RequestID, Payload: in.Payload, ClientContext: in.ClientContext}
 	if len(req.Payload) == 0 {
 		req.Payload = []byte("{}")
@@ -180,16 +178,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 		d.async.Add(1)
 		go func() {
 			defer d.async.Done()
-			release, ok := d.admitAsync(v.FunctionName, req.RequestID)
-			if !ok {
-				return
-			}
-			defer release()
-			ctx, cancel := context.WithTimeout(d.stop, time.Duration(v.TimeoutSec)*time.Second+initGrace)
-			defer cancel()
-			if _, err := d.run(ctx, v, req); err != nil {
-				d.log.Warn("async invocation failed", "function", v.FunctionName, "requestId", req.RequestID, "err", err)
-			}
+			d.runAsync(v, req)
 		}()
 		return &Output{StatusCode: http.StatusAccepted, ExecutedVersion: t.Version}, nil
 	}
@@ -197,12 +186,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := d.counter.Acquire(t.FunctionName, l)
-	if err != nil {
-		return nil, err
-	}
-	res, err := d.run(ctx, v, req)
-	release()
+	res, err := d.run(ctx, v, req, l)
 	if err != nil {
 		return nil, err
 	}
@@ -221,8 +205,42 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 // cover its init phase.
 const initGrace = 12 * time.Second
 
-// run invokes and turns a failed init phase into the function error Lambda reports.
-func (d *Dispatcher) run(ctx context.Context, v *worker.Version, req *worker.Request) (*worker.Result, error) {
+// versionOf is what shapes t's execution environments.
+func versionOf(t *control.InvokeTarget) *worker.Version {
+	return &worker.Version{
+		FunctionName: t.FunctionName,
+		FunctionArn:  t.FunctionArn,
+		Version:      t.Version,
+		Runtime:      t.Runtime,
+		Handler:      t.Handler,
+		MemoryMB:     t.MemoryMB,
+		TimeoutSec:   t.TimeoutSec,
+		EphemeralMB:  t.EphemeralMB,
+		Environment:  t.Environment,
+		Role:         t.Role,
+		CodeKey:      t.CodeKey,
+		ConfigID:     t.ConfigID,
+	}
+}
+
+// run runs one invocation: on a free provisioned env of its version if there is
+// one, else on an on-demand env within the function's concurrency limits l (a
+// throttle when they are full). A failed init phase becomes the function error
+// Lambda reports.
+func (d *Dispatcher) run(ctx context.Context, v *worker.Version, req *worker.Request, l control.ConcurrencyLimits) (*worker.Result, error) {
+	if l.Provisioned > 0 {
+		done := d.counter.Provisioned(v.FunctionName)
+		res, ok, err := d.pool.InvokeProvisioned(ctx, v, req)
+		done()
+		if ok {
+			return res, err
+		}
+	}
+	release, err := d.counter.Acquire(v.FunctionName, l)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res, err := d.pool.Invoke(ctx, v, req)
 	var ie *worker.InitError
 	if errors.As(err, &ie) {
@@ -240,30 +258,37 @@ const (
 	maxThrottleWait = 5 * time.Minute
 )
 
-// admitAsync counts an Event invocation's execution once its function's limits
-// allow it, or gives it up (false).
-func (d *Dispatcher) admitAsync(fn, requestID string) (func(), bool) {
+// runAsync runs an Event invocation once its function's limits, scaling rate and
+// the host's capacity allow it, or gives it up.
+func (d *Dispatcher) runAsync(v *worker.Version, req *worker.Request) {
+	fn := v.FunctionName
 	delay := time.Second
 	deadline := time.Now().Add(maxEventAge)
 	for {
 		l, err := d.ctl.ConcurrencyLimits(fn)
 		if err == nil {
 			if l.HasReserved && l.Reserved == 0 {
-				d.log.Warn("async invocation dropped: the function's reserved concurrency is 0", "function", fn, "requestId", requestID, "condition", "ZeroReservedConcurrency")
-				return nil, false
+				d.log.Warn("async invocation dropped: the function's reserved concurrency is 0", "function", fn, "requestId", req.RequestID, "condition", "ZeroReservedConcurrency")
+				return
 			}
-			release, err := d.counter.Acquire(fn, l)
+			ctx, cancel := context.WithTimeout(d.stop, time.Duration(v.TimeoutSec)*time.Second+initGrace)
+			_, err = d.run(ctx, v, req, l)
+			cancel()
 			if err == nil {
-				return release, true
+				return
+			}
+			if !errors.Is(err, errdefs.ErrTooManyRequests) {
+				d.log.Warn("async invocation failed", "function", fn, "requestId", req.RequestID, "err", err)
+				return
 			}
 		}
 		if time.Now().Add(delay).After(deadline) {
-			d.log.Warn("async invocation dropped: throttled until its maximum age", "function", fn, "requestId", requestID, "condition", "EventAgeExceeded")
-			return nil, false
+			d.log.Warn("async invocation dropped: throttled until its maximum age", "function", fn, "requestId", req.RequestID, "condition", "EventAgeExceeded")
+			return
 		}
 		select {
 		case <-d.stop.Done():
-			return nil, false
+			return
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, maxThrottleWait)

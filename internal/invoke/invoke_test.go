@@ -44,6 +44,23 @@ func (r *fakeRegistry) CodeInUse() ([3]uint64, map[string]bool) {
 	return r.stamp, r.used
 }
 
+func (r *fakeRegistry) ProvisionedTargets() ([]control.ProvisionedTarget, [4]uint64, error) {
+	return nil, [4]uint64{}, nil
+}
+
+func (r *fakeRegistry) ProvisionedStamp() [4]uint64 { return [4]uint64{} }
+
+func (f *fakeRunner) InvokeProvisioned(context.Context, *worker.Version, *worker.Request) (*worker.Result, bool, error) {
+	return nil, false, nil
+}
+
+func (f *fakeRunner) Provision(id, rev string, v *worker.Version, n int) error { return nil }
+func (f *fakeRunner) Provisions() []string                                     { return nil }
+func (f *fakeRunner) ProvisionStatus(id, rev string, requested int) worker.ProvisionStatus {
+	return worker.ProvisionStatus{Status: "IN_PROGRESS"}
+}
+func (f *fakeRunner) CheckProvision(id string, memMB, n int) error { return nil }
+
 type fakeRunner struct {
 	mu      sync.Mutex
 	calls   []*worker.Request

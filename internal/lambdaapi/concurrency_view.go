@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/hearthfn/hearth/internal/control"
 	"github.com/hearthfn/hearth/internal/errdefs"
 )
 
@@ -14,8 +16,10 @@ import (
 //	GET /_hearth/concurrency
 //
 // answers, from the same counters that enforce the limits, the account's limit and
-// unreserved pool, and per function its reservation, executions in flight and
-// throttles since this node started. The account's key only.
+// unreserved pool, and per function its reservation, its provisioned concurrency
+// (requested, allocated, available, busy — from the envs the worker keeps),
+// executions in flight (on-demand and provisioned) and throttles since this node
+// started. The account's key only.
 const concurrencyPath = "/_hearth/concurrency"
 
 type concurrencyView struct {
@@ -26,10 +30,23 @@ type concurrencyView struct {
 }
 
 type functionConcurrency struct {
-	FunctionName                 string `json:"FunctionName"`
-	ReservedConcurrentExecutions *int   `json:"ReservedConcurrentExecutions"`
-	InFlight                     int    `json:"InFlight"`
-	Throttles                    int64  `json:"Throttles"`
+	FunctionName                 string              `json:"FunctionName"`
+	ReservedConcurrentExecutions *int                `json:"ReservedConcurrentExecutions"`
+	Provisioned                  *provisionedSummary `json:"Provisioned,omitempty"`
+	InFlight                     int                 `json:"InFlight"`
+	ProvisionedInFlight          int                 `json:"ProvisionedInFlight"`
+	Throttles                    int64               `json:"Throttles"`
+}
+
+// provisionedSummary sums a function's provisioned concurrency configs.
+type provisionedSummary struct {
+	Requested, Allocated, Available, Busy int
+	Configs                               []provisionedLine
+}
+
+type provisionedLine struct {
+	Qualifier, Status, StatusReason       string `json:",omitempty"`
+	Requested, Allocated, Available, Busy int
 }
 
 func (s *Server) serveConcurrency(w http.ResponseWriter, r *http.Request) {
@@ -62,10 +79,15 @@ func (s *Server) serveConcurrency(w http.ResponseWriter, r *http.Request) {
 		Functions:                      []functionConcurrency{},
 	}
 	for _, name := range s.ctl.FunctionNames() {
-		f := functionConcurrency{FunctionName: name, InFlight: counts[name].InFlight, Throttles: counts[name].Throttles}
-		if l, err := s.ctl.ConcurrencyLimits(name); err == nil && l.HasReserved {
+		c := counts[name]
+		f := functionConcurrency{FunctionName: name, InFlight: c.InFlight, ProvisionedInFlight: c.ProvisionedInFlight, Throttles: c.Throttles}
+		l, err := s.ctl.ConcurrencyLimits(name)
+		if err == nil && l.HasReserved {
 			n := l.Reserved
 			f.ReservedConcurrentExecutions = &n
+		}
+		if err == nil && l.Provisioned > 0 {
+			f.Provisioned = s.provisionedSummary(r, name)
 		}
 		view.Functions = append(view.Functions, f)
 	}
@@ -73,4 +95,35 @@ func (s *Server) serveConcurrency(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
+}
+
+func (s *Server) provisionedSummary(r *http.Request, name string) *provisionedSummary {
+	sum := &provisionedSummary{}
+	marker := ""
+	for {
+		page, err := s.ctl.ListProvisionedConcurrencyConfigs(r.Context(), name, marker, control.MaxProvisionedListItems)
+		if err != nil {
+			return sum
+		}
+		for _, c := range page.ProvisionedConcurrencyConfigs {
+			s.provisionedStatus(c)
+			busy := s.inv.ProvisionedBusy(c)
+			q := c.FunctionArn[strings.LastIndexByte(c.FunctionArn, ':')+1:]
+			sum.Configs = append(sum.Configs, provisionedLine{
+				Qualifier: q, Status: c.Status, StatusReason: c.StatusReason,
+				Requested: c.RequestedProvisionedConcurrentExecutions,
+				Allocated: c.AllocatedProvisionedConcurrentExecutions,
+				Available: c.AvailableProvisionedConcurrentExecutions,
+				Busy:      busy,
+			})
+			sum.Requested += c.RequestedProvisionedConcurrentExecutions
+			sum.Allocated += c.AllocatedProvisionedConcurrentExecutions
+			sum.Available += c.AvailableProvisionedConcurrentExecutions
+			sum.Busy += busy
+		}
+		if page.NextMarker == "" {
+			return sum
+		}
+		marker = page.NextMarker
+	}
 }

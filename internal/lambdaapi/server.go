@@ -135,6 +135,7 @@ func New(cfg Config) *Server {
 	s.registerVersions()
 	s.registerAliases()
 	s.registerConcurrency()
+	s.registerProvisioned()
 	s.registerTags()
 	s.registerAccount()
 	if cfg.Invoke != nil {
@@ -286,6 +287,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	b, _ := json.Marshal(errorBody{Type: fault, Message: msg, Reason: errdefs.Reason(err)})
 	w.Header().Set("x-amzn-ErrorType", kind.Type)
+	if after := errdefs.RetryAfter(err); after > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(after))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(kind.Status)

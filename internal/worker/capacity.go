@@ -30,15 +30,21 @@ func defaultMemoryBudgetMB() int {
 }
 
 // makeRoomLocked makes room for a new env of memMB within the host's caps
-// (MaxEnvs, MaxMemoryMB), evicting idle envs — of any version, least recently used
-// first — before refusing with 429. It returns the evicted envs, already off the
+// (MaxEnvs, MaxMemoryMB), evicting idle on-demand envs — of any version, least
+// recently used first — before refusing with 429. An on-demand env (onDemand) must
+// also leave room for the provisioned envs still to start: the room their configs
+// were promised when they were put. It returns the evicted envs, already off the
 // books, for the caller to kill once it has let go of the pool's lock.
-func (p *Pool) makeRoomLocked(memMB int) ([]*env, error) {
+func (p *Pool) makeRoomLocked(memMB int, onDemand bool) ([]*env, error) {
 	var victims []*env
-	for len(p.envs) >= p.cfg.MaxEnvs || p.usedMB+memMB > p.cfg.MaxMemoryMB {
+	var heldEnvs, heldMB int
+	if onDemand {
+		heldEnvs, heldMB = p.provisionPendingLocked()
+	}
+	for len(p.envs)+heldEnvs >= p.cfg.MaxEnvs || p.usedMB+heldMB+memMB > p.cfg.MaxMemoryMB {
 		victim := p.lruIdleLocked()
 		if victim == nil {
-			return victims, errdefs.New(errdefs.ErrTooManyRequests,
+			return victims, errdefs.RetryLater("", 1,
 				"Rate Exceeded. This Hearth host is at capacity (%d execution environments, %d of %d MB in use); retry later or raise --max-envs / --max-memory-mb.",
 				len(p.envs), p.usedMB, p.cfg.MaxMemoryMB)
 		}
@@ -46,6 +52,21 @@ func (p *Pool) makeRoomLocked(memMB int) ([]*env, error) {
 		victims = append(victims, victim)
 	}
 	return victims, nil
+}
+
+// provisionPendingLocked is the envs, and their memory, that provisioned configs
+// still mean to start.
+func (p *Pool) provisionPendingLocked() (envs, mb int) {
+	for _, pr := range p.provs {
+		if pr.failure != "" {
+			continue
+		}
+		if n := pr.want - len(pr.envs) - pr.starting; n > 0 {
+			envs += n
+			mb += n * pr.v.MemoryMB
+		}
+	}
+	return envs, mb
 }
 
 // lruIdleLocked picks the least recently used idle or frozen env.

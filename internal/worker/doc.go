@@ -1,6 +1,9 @@
 // Package worker runs execution environments: it keeps a pool of envs per function
 // version, starts new ones (cold start) when none is idle, hands one invocation at a
-// time to each, freezes envs that sit idle and reaps them after a TTL.
+// time to each, freezes envs that sit idle and reaps them after a TTL. Envs of a
+// provisioned concurrency config are started ahead and kept (provision.go); they
+// go through the same states, but from their own idle lists, which neither the
+// reaper nor eviction reads.
 //
 // An env's lifecycle (one state, one transition check in env.setState):
 //
@@ -20,7 +23,8 @@
 // Locks, always taken in this order and never held across a driver call that can
 // be slow (start, freeze, thaw, kill):
 //
-//	Pool.mu   the books: idle lists, every env, memory in use, current configs
+//	Pool.mu   the books: idle lists, every env, memory in use, current configs,
+//	          provisioned configs and the scaling rate's buckets
 //	env.mu    one env's state, timers and the log of the invocation in flight
 //	env.wmu   writes of frames to hearth-init (taken alone)
 //

@@ -48,6 +48,7 @@ type env struct {
 	fnVersion  string // FunctionName + ":" + Version, for draining
 	codeKey    string // Version.CodeKey: its unpacked code is not pruned while the env lives
 	memMB      int
+	prov       *provision // the provisioned concurrency config it was started for; nil: on-demand
 	logStream  string
 	sb         sandbox.Sandbox
 	stream     io.ReadWriteCloser

@@ -48,6 +48,9 @@ type Config struct {
 	// functions are evicted to make room).
 	MaxEnvs     int
 	MaxMemoryMB int
+	// ScalingRate is how many new on-demand envs each function may get per 10
+	// seconds (scaling.go); 0 means DefaultScalingRate, negative no limit.
+	ScalingRate int
 	// IdleTTL reaps an env that served nothing for this long.
 	IdleTTL time.Duration
 	// FreezeAfter freezes an env idle for this long (negative: never). Freezing at
@@ -107,12 +110,18 @@ type Pool struct {
 	code     *codeCache
 	runtimes *runtimeDirs
 
-	mu      sync.Mutex
-	idle    map[string][]*env // by ConfigID; most recently used last
-	envs    map[string]*env   // every live env by id
-	usedMB  int
-	current map[string]string // FunctionName:Version → newest ConfigID seen
-	closed  bool
+	mu   sync.Mutex
+	idle map[string][]*env // on-demand envs by ConfigID; most recently used last
+	envs map[string]*env   // every live env by id
+	// Provisioned concurrency (provision.go): the configs this host keeps envs
+	// for, by id, and their idle envs by ConfigID, apart from idle so that neither
+	// the idle TTL nor another function's eviction ever takes them.
+	provs    map[string]*provision
+	provIdle map[string][]*env
+	scaling  map[string]*scaleBucket // by function name (scaling.go)
+	usedMB   int
+	current  map[string]string // FunctionName:Version → newest ConfigID seen
+	closed   bool
 
 	stopReaper chan struct{}
 }
@@ -127,6 +136,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if cfg.MaxMemoryMB <= 0 {
 		cfg.MaxMemoryMB = defaultMemoryBudgetMB()
+	}
+	if cfg.ScalingRate == 0 {
+		cfg.ScalingRate = DefaultScalingRate
 	}
 	if cfg.IdleTTL <= 0 {
 		cfg.IdleTTL = 10 * time.Minute
@@ -159,6 +171,9 @@ func New(cfg Config) (*Pool, error) {
 		runtimes:   newRuntimeDirs(rtDir, cfg.InitBinary, cfg.Logger),
 		idle:       map[string][]*env{},
 		envs:       map[string]*env{},
+		provs:      map[string]*provision{},
+		provIdle:   map[string][]*env{},
+		scaling:    map[string]*scaleBucket{},
 		current:    map[string]string{},
 		stopReaper: make(chan struct{}),
 	}
@@ -228,57 +243,37 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 		p.forgetLocked(e)
 	}
 	for {
-		list := p.idle[v.ConfigID]
-		if len(list) == 0 {
+		e, wake, stale := p.popIdleLocked(p.idle, v.ConfigID, time.Now().Add(time.Duration(v.TimeoutSec)*time.Second))
+		if e == nil {
+			for _, x := range stale {
+				go x.shutdown()
+			}
 			break
-		}
-		e := list[len(list)-1]
-		p.idle[v.ConfigID] = list[:len(list)-1]
-		if e.gone() {
-			// Its runtime or sandbox ended while it sat idle; Lambda would not hand
-			// the next invocation to a dead env either.
-			p.forgetLocked(e)
-			go e.kill()
-			continue
-		}
-		if e.expiresBefore(time.Now().Add(time.Duration(v.TimeoutSec) * time.Second)) {
-			// Its credentials would expire during the invocation: a new env, with new ones.
-			p.forgetLocked(e)
-			go e.shutdown()
-			continue
-		}
-		e.mu.Lock()
-		if e.freezeT != nil {
-			e.freezeT.Stop()
-		}
-		wasFrozen := e.st == stateFrozen
-		freezing := e.freezing // a freeze under way: wait for it, then thaw if it froze
-		err := e.setState(stateBusy)
-		e.mu.Unlock()
-		if err != nil {
-			continue // died while idle; the reaper or its reader removes it
 		}
 		p.mu.Unlock()
 		for _, d := range drained {
 			go d.kill()
 		}
-		if freezing != nil {
-			<-freezing
-			e.mu.Lock()
-			wasFrozen, e.frozen = e.frozen, false
-			e.mu.Unlock()
+		drained = nil
+		for _, x := range stale {
+			go x.shutdown()
 		}
-		if wasFrozen {
-			if err := e.sb.Thaw(ctx); err != nil {
-				p.discard(e)
-				p.mu.Lock()
-				continue
-			}
+		if err := wake(ctx); err != nil {
+			p.discard(e)
+			p.mu.Lock()
+			continue
 		}
 		return e, false, nil
 	}
-	// A new env: make room within the host's caps.
-	victims, err := p.makeRoomLocked(v.MemoryMB)
+	// A new env: within the function's scaling rate and the host's caps.
+	if err := p.scaleUpLocked(v.FunctionName, time.Now()); err != nil {
+		p.mu.Unlock()
+		for _, d := range drained {
+			go d.kill()
+		}
+		return nil, false, err
+	}
+	victims, err := p.makeRoomLocked(v.MemoryMB, true)
 	drained = append(drained, victims...)
 	if err != nil {
 		p.mu.Unlock()
@@ -310,6 +305,53 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 	return e, true, nil
 }
 
+// popIdleLocked takes the most recently used idle env of key off lists and marks it
+// busy; wake, called without the pool's lock, waits out a freeze under way and
+// thaws it. Envs found dead, or whose credentials would expire before until, come
+// off the books on the way and are returned for the caller to stop once it has let
+// go of the lock. Nil when no idle env is left.
+func (p *Pool) popIdleLocked(lists map[string][]*env, key string, until time.Time) (e *env, wake func(context.Context) error, stale []*env) {
+	for {
+		list := lists[key]
+		if len(list) == 0 {
+			return nil, nil, stale
+		}
+		e := list[len(list)-1]
+		lists[key] = list[:len(list)-1]
+		if e.gone() || e.expiresBefore(until) {
+			// Its runtime or sandbox ended while it sat idle (Lambda would not hand
+			// the next invocation to a dead env either), or its credentials would
+			// expire during the invocation: a new env, with new ones.
+			p.forgetLocked(e)
+			stale = append(stale, e)
+			continue
+		}
+		e.mu.Lock()
+		if e.freezeT != nil {
+			e.freezeT.Stop()
+		}
+		wasFrozen := e.st == stateFrozen
+		freezing := e.freezing // a freeze under way: wait for it, then thaw if it froze
+		err := e.setState(stateBusy)
+		e.mu.Unlock()
+		if err != nil {
+			continue // died while idle; the reaper or its reader removes it
+		}
+		return e, func(ctx context.Context) error {
+			if freezing != nil {
+				<-freezing
+				e.mu.Lock()
+				wasFrozen, e.frozen = e.frozen, false
+				e.mu.Unlock()
+			}
+			if wasFrozen {
+				return e.sb.Thaw(ctx)
+			}
+			return nil
+		}, stale
+	}
+}
+
 // forgetLocked removes e from the pool's books (not from the host: call kill).
 func (p *Pool) forgetLocked(e *env) {
 	if _, ok := p.envs[e.id]; !ok {
@@ -317,10 +359,18 @@ func (p *Pool) forgetLocked(e *env) {
 	}
 	delete(p.envs, e.id)
 	p.usedMB -= e.memMB
-	list := p.idle[e.key]
+	lists := p.idle
+	if e.prov != nil {
+		lists = p.provIdle
+		if e.prov.envs[e] {
+			delete(e.prov.envs, e)
+			e.prov.kickLocked() // a replacement
+		}
+	}
+	list := lists[e.key]
 	for i, x := range list {
 		if x == e {
-			p.idle[e.key] = append(list[:i], list[i+1:]...)
+			lists[e.key] = append(list[:i], list[i+1:]...)
 			break
 		}
 	}
@@ -341,7 +391,18 @@ func (p *Pool) release(e *env) {
 	dead := e.st == stateDead
 	e.mu.Unlock()
 	p.mu.Lock()
-	if dead || p.closed || p.current[e.fnVersion] != e.key {
+	lists := p.idle
+	if e.prov != nil {
+		// A provisioned env goes back to its config's idle list while the config
+		// still counts it (not released, re-pointed or scaled down meanwhile).
+		lists = p.provIdle
+		if !e.prov.envs[e] || e.prov.v.ConfigID != e.key {
+			dead = true
+		}
+	} else if p.current[e.fnVersion] != e.key {
+		dead = true
+	}
+	if dead || p.closed {
 		p.mu.Unlock()
 		p.discard(e)
 		return
@@ -357,7 +418,7 @@ func (p *Pool) release(e *env) {
 		}
 	}
 	e.mu.Unlock()
-	p.idle[e.key] = append(p.idle[e.key], e)
+	lists[e.key] = append(lists[e.key], e)
 	p.mu.Unlock()
 }
 

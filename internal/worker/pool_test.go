@@ -30,6 +30,8 @@ type fakeDriver struct {
 	started []*fakeSandbox
 	// freezeGate, when set, holds every Freeze until it is closed.
 	freezeGate chan struct{}
+	// failInit, when set, fails every init phase.
+	failInit bool
 }
 
 func (d *fakeDriver) Name() string { return "fake" }
@@ -61,6 +63,7 @@ type fakeSandbox struct {
 	mu                     sync.Mutex
 	freezes, thaws, killed int
 	frozen                 bool
+	initEnv                []string // the runtime's environment, from Init
 	done                   chan struct{}
 	closeOnce              sync.Once
 }
@@ -76,6 +79,15 @@ func (s *fakeSandbox) init(c net.Conn) {
 		}
 		switch f.Kind {
 		case agentproto.KindInit:
+			var in agentproto.Init
+			_ = f.Decode(&in)
+			s.mu.Lock()
+			s.initEnv = in.Env
+			s.mu.Unlock()
+			if s.d.failInit {
+				err = agentproto.Write(c, agentproto.KindInitError, agentproto.InitError{ErrorType: "Runtime.ImportModuleError", Message: "no module"}, nil)
+				break
+			}
 			err = agentproto.Write(c, agentproto.KindInitDone, agentproto.InitDone{DurationMs: 1}, nil)
 		case agentproto.KindInvoke:
 			var in agentproto.Invoke

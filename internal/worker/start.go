@@ -21,7 +21,7 @@ import (
 // A cold start: the sandbox, Lambda's environment for the runtime, the init phase.
 
 // lambdaEnv is the runtime's environment, as Lambda sets it.
-func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream string, creds *Credentials) []string {
+func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream, initType string, creds *Credentials) []string {
 	envs := make(map[string]string, 24+len(v.Environment))
 	for k, val := range v.Environment {
 		envs[k] = val
@@ -32,7 +32,7 @@ func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream string, cred
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(v.MemoryMB),
 		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + v.FunctionName,
 		"AWS_LAMBDA_LOG_STREAM_NAME":      logStream,
-		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
+		"AWS_LAMBDA_INITIALIZATION_TYPE":  initType,
 		"AWS_REGION":                      p.cfg.Region,
 		"AWS_DEFAULT_REGION":              p.cfg.Region,
 		"AWS_EXECUTION_ENV":               "AWS_Lambda_" + v.Runtime,
@@ -162,12 +162,16 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 		e.log = nil
 		return initLog.finish()
 	}
+	initType := "on-demand"
+	if e.prov != nil {
+		initType = "provisioned-concurrency"
+	}
 	go e.read()
 	t0 := time.Now()
 	err = e.send(agentproto.KindInit, agentproto.Init{
 		Version:       agentproto.Version,
 		Cmd:           rt.Cmd,
-		Env:           p.lambdaEnv(v, rt, e.logStream, creds),
+		Env:           p.lambdaEnv(v, rt, e.logStream, initType, creds),
 		Dir:           "/var/task",
 		RuntimeAPI:    runtimeAPI,
 		InitTimeoutMs: initTimeout.Milliseconds(),
@@ -195,6 +199,12 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 				e.initTail = takeInitLog()
 				e.initReport = time.Duration(done.DurationMs * float64(time.Millisecond))
 				e.bootReport = time.Since(t0) - e.initReport
+				if e.prov != nil {
+					// Initialised ahead, off any invocation's path: the first
+					// invocation's REPORT has no Init Duration and its Tail no init
+					// log, as on Lambda (the log stream has it).
+					e.initTail, e.initReport = nil, 0
+				}
 				if limiter != nil && spec.CPUs == 0 {
 					if err := limiter.LimitCPU(ctx, cpus); err != nil {
 						e.kill()

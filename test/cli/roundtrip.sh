@@ -65,6 +65,31 @@ lambda put-function-concurrency --function-name cli-fn --reserved-concurrent-exe
 out=$(lambda get-function --function-name cli-fn --query Concurrency.ReservedConcurrentExecutions --output text)
 [ "$out" = 7 ] || fail "reserved concurrency printed $out"
 
+# Provisioned concurrency: 202 IN_PROGRESS, then READY; the first invoke has no init.
+out=$(lambda put-provisioned-concurrency-config --function-name cli-fn --qualifier 1 --provisioned-concurrent-executions 2 --query Status --output text)
+[ "$out" = IN_PROGRESS ] || fail "put-provisioned-concurrency-config printed $out"
+for _ in $(seq 1 300); do
+	out=$(lambda get-provisioned-concurrency-config --function-name cli-fn --qualifier 1 --query '[Status,AllocatedProvisionedConcurrentExecutions]' --output text)
+	[ "$out" = "READY	2" ] && break
+	sleep 0.1
+done
+[ "$out" = "READY	2" ] || fail "provisioned concurrency never READY: $out"
+lambda invoke --function-name cli-fn --qualifier 1 --payload '{}' --cli-binary-format raw-in-base64-out --log-type Tail "$work/pc.json" \
+	--query LogResult --output text | base64 -d >"$work/pc.log"
+grep -q 'REPORT RequestId' "$work/pc.log" || fail "no REPORT line: $(cat "$work/pc.log")"
+if grep -q 'Init Duration' "$work/pc.log"; then fail "a provisioned env's first invoke reported an init: $(cat "$work/pc.log")"; fi
+out=$(lambda list-provisioned-concurrency-configs --function-name cli-fn --query 'ProvisionedConcurrencyConfigs[0].FunctionArn' --output text)
+[ "$out" = "arn:aws:lambda:us-east-1:000000000000:function:cli-fn:1" ] || fail "list-provisioned-concurrency-configs printed $out"
+if err=$(lambda put-provisioned-concurrency-config --function-name cli-fn --qualifier 1 --provisioned-concurrent-executions 8 2>&1); then fail "provisioned 8 over reserved 7 accepted"; fi
+echo "$err" | grep -q 'InvalidParameterValueException.*should not be greater than the reservedConcurrentExecution' || fail "provisioned over reserved printed: $err"
+if err=$(lambda put-provisioned-concurrency-config --function-name cli-fn --qualifier '$LATEST' --provisioned-concurrent-executions 1 2>&1); then fail "provisioned \$LATEST accepted"; fi
+echo "$err" | grep -q 'unpublished function versions' || fail "provisioned \$LATEST printed: $err"
+if err=$(lambda put-function-concurrency --function-name cli-fn --reserved-concurrent-executions 1 2>&1); then fail "reserved below provisioned accepted"; fi
+echo "$err" | grep -q "lower than function's total provisioned concurrency \[2\]" || fail "reserved below provisioned printed: $err"
+lambda delete-provisioned-concurrency-config --function-name cli-fn --qualifier 1
+if err=$(lambda get-provisioned-concurrency-config --function-name cli-fn --qualifier 1 2>&1); then fail "a deleted config is still there"; fi
+echo "$err" | grep -q ProvisionedConcurrencyConfigNotFoundException || fail "deleted config printed: $err"
+
 lambda tag-resource --resource arn:aws:lambda:us-east-1:000000000000:function:cli-fn --tags team=hearth
 out=$(lambda list-tags --resource arn:aws:lambda:us-east-1:000000000000:function:cli-fn --query Tags.team --output text)
 [ "$out" = hearth ] || fail "list-tags printed $out"

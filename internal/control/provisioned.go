@@ -1,0 +1,339 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/hearthfn/hearth/internal/errdefs"
+)
+
+// Provisioned concurrency configs: how many envs of an alias's or a published
+// version's code to keep initialised ahead of invocations. The registry keeps the
+// configs (in the function's concurrency entry, so the account's pool is checked in
+// the same compare-and-set as reservations); the worker allocates the envs and so
+// answers for Status, Allocated and Available.
+
+// ProvisionedConcurrencyConfig is Put/GetProvisionedConcurrencyConfigResponse and
+// ProvisionedConcurrencyConfigListItem. The edge fills in the allocation from the
+// worker; ID is what the worker knows the config by.
+type ProvisionedConcurrencyConfig struct {
+	FunctionArn                              string `json:"FunctionArn,omitempty"`
+	RequestedProvisionedConcurrentExecutions int    `json:"RequestedProvisionedConcurrentExecutions"`
+	AvailableProvisionedConcurrentExecutions int    `json:"AvailableProvisionedConcurrentExecutions"`
+	AllocatedProvisionedConcurrentExecutions int    `json:"AllocatedProvisionedConcurrentExecutions"`
+	Status                                   string `json:"Status"`
+	StatusReason                             string `json:"StatusReason,omitempty"`
+	LastModified                             string `json:"LastModified"`
+
+	ID  string `json:"-"`
+	Rev string `json:"-"` // changes with every Put
+}
+
+// ListProvisionedConcurrencyConfigsOutput is ListProvisionedConcurrencyConfigsResponse.
+type ListProvisionedConcurrencyConfigsOutput struct {
+	ProvisionedConcurrencyConfigs []*ProvisionedConcurrencyConfig `json:"ProvisionedConcurrencyConfigs"`
+	NextMarker                    string                          `json:"NextMarker,omitempty"`
+}
+
+// ProvisionedTarget is one config as the worker provisions it: the version that
+// runs (an alias's primary version), or nil when the qualifier no longer resolves.
+type ProvisionedTarget struct {
+	ID           string
+	Rev          string
+	FunctionName string
+	Qualifier    string
+	Requested    int
+	Target       *InvokeTarget
+}
+
+// ProvisionCheck is asked, before a config is stored, whether the host can hold
+// n envs of t under the config id (the worker's capacity).
+type ProvisionCheck func(id string, t *InvokeTarget, n int) error
+
+// MaxProvisionedListItems is ListProvisionedConcurrencyConfigs' page size limit.
+const MaxProvisionedListItems = 50
+
+func provisionedID(rec *functionRecord, qualifier string) string {
+	return rec.Name + ":" + qualifier + "@" + rec.Gen
+}
+
+func (p provisionedRecord) rev() string { return strconv.Itoa(p.Requested) + "@" + p.LastModified }
+
+// provisionedRef resolves the function and qualifier of a provisioned-concurrency
+// call: an alias or a published version, never $LATEST.
+func (s *Service) provisionedRef(functionName, qualifier string, put bool) (*functionRecord, string, *resolved, error) {
+	ref, err := s.ParseFunctionRef("functionName", functionName)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	q, err := resolveQualifier(ref, qualifier)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if q == "" {
+		return nil, "", nil, validationError("null", "qualifier", "Member must not be null")
+	}
+	rec, _, err := s.loadFunction(ref.Name)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	unpublished := func() error {
+		if put {
+			return errdefs.New(errdefs.ErrInvalidParameter, "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+		}
+		return errdefs.New(errdefs.ErrInvalidParameter, "The function resource provided must be an alias or a published version.")
+	}
+	if q == Latest {
+		return nil, "", nil, unpublished()
+	}
+	if !reVersion.MatchString(q) {
+		if _, err := s.loadAlias(rec, q); err != nil {
+			return nil, "", nil, errdefs.New(errdefs.ErrNotFound, "Cannot find alias arn: %s", s.QualifiedArn(rec.Name, q))
+		}
+	}
+	r, err := s.resolve(FunctionRef{Name: rec.Name}, q)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if r.version.Version == Latest {
+		return nil, "", nil, unpublished()
+	}
+	return rec, q, r, nil
+}
+
+// targetVersion is the version a qualifier of rec stands for ("" if none).
+func (s *Service) targetVersion(rec *functionRecord, q string) string {
+	if reVersion.MatchString(q) {
+		return q
+	}
+	a, err := s.loadAlias(rec, q)
+	if err != nil {
+		return ""
+	}
+	return a.FunctionVersion
+}
+
+// PutProvisionedConcurrencyConfig stores a config for an alias or version; the
+// answer is IN_PROGRESS with nothing allocated yet.
+func (s *Service) PutProvisionedConcurrencyConfig(ctx context.Context, functionName, qualifier string, n *int, check ProvisionCheck) (*ProvisionedConcurrencyConfig, error) {
+	if n == nil {
+		return nil, validationError("null", "provisionedConcurrentExecutions", "Member must not be null")
+	}
+	if *n < 1 {
+		return nil, validationError(strconv.Itoa(*n), "provisionedConcurrentExecutions", "Member must have value greater than or equal to 1")
+	}
+	rec, q, r, err := s.provisionedRef(functionName, qualifier, true)
+	if err != nil {
+		return nil, err
+	}
+	// One version, one config: through an alias or directly, not both.
+	m, _, err := s.reservations()
+	if err != nil {
+		return nil, err
+	}
+	for other := range entryOf(m, rec).Provisioned {
+		if other == q || s.targetVersion(rec, other) != r.version.Version {
+			continue
+		}
+		if reVersion.MatchString(q) {
+			return nil, errdefs.New(errdefs.ErrConflict, "Version is pointed by a Provisioned Concurrency alias")
+		}
+		return nil, errdefs.New(errdefs.ErrConflict, "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
+	}
+	t := target(rec, r.version, s.QualifiedArn(rec.Name, q))
+	id := provisionedID(rec, q)
+	now := lambdaTime(s.now())
+	err = s.updateReservations(ctx, func(m map[string]reservation) error {
+		e := entryOf(m, rec)
+		total := *n
+		for other, p := range e.Provisioned {
+			if other != q {
+				total += p.Requested
+			}
+		}
+		if reserved, ok := e.reserved(); ok {
+			if total > reserved {
+				return errdefs.New(errdefs.ErrInvalidParameter, "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function")
+			}
+		} else {
+			free := s.accountLimit - s.liveCommitted(m, rec.Name)
+			if total > free {
+				return errdefs.New(errdefs.ErrInvalidParameter, "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [%d].", free)
+			}
+			if free-total < MinUnreservedConc {
+				return errdefs.New(errdefs.ErrInvalidParameter, "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", MinUnreservedConc)
+			}
+		}
+		// Lambda's limits first, then the host's.
+		if check != nil {
+			if err := check(id, &t, *n); err != nil {
+				return err
+			}
+		}
+		if e.Provisioned == nil {
+			e.Provisioned = map[string]provisionedRecord{}
+		} else {
+			e.Provisioned = cloneProvisioned(e.Provisioned)
+		}
+		e.Provisioned[q] = provisionedRecord{Requested: *n, LastModified: now}
+		m[rec.Name] = e
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ProvisionedConcurrencyConfig{
+		RequestedProvisionedConcurrentExecutions: *n,
+		Status:                                   "IN_PROGRESS",
+		LastModified:                             now,
+		ID:                                       id,
+		Rev:                                      provisionedRecord{Requested: *n, LastModified: now}.rev(),
+	}, nil
+}
+
+func cloneProvisioned(in map[string]provisionedRecord) map[string]provisionedRecord {
+	out := make(map[string]provisionedRecord, len(in)+1)
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
+}
+
+// GetProvisionedConcurrencyConfig returns an alias's or version's config.
+func (s *Service) GetProvisionedConcurrencyConfig(ctx context.Context, functionName, qualifier string) (*ProvisionedConcurrencyConfig, error) {
+	rec, q, _, err := s.provisionedRef(functionName, qualifier, false)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := s.reservations()
+	if err != nil {
+		return nil, err
+	}
+	p, ok := entryOf(m, rec).Provisioned[q]
+	if !ok {
+		return nil, errdefs.New(errdefs.ErrProvisionedConfigNotFound, "No Provisioned Concurrency Config found for this function")
+	}
+	return &ProvisionedConcurrencyConfig{
+		RequestedProvisionedConcurrentExecutions: p.Requested,
+		LastModified:                             p.LastModified,
+		ID:                                       provisionedID(rec, q),
+		Rev:                                      p.rev(),
+	}, nil
+}
+
+// DeleteProvisionedConcurrencyConfig removes an alias's or version's config (none
+// is not an error, as on Lambda).
+func (s *Service) DeleteProvisionedConcurrencyConfig(ctx context.Context, functionName, qualifier string) error {
+	rec, q, _, err := s.provisionedRef(functionName, qualifier, false)
+	if err != nil {
+		return err
+	}
+	return s.dropProvisioned(ctx, rec, q)
+}
+
+// dropProvisioned removes rec's config for qualifier q, if it has one.
+func (s *Service) dropProvisioned(ctx context.Context, rec *functionRecord, q string) error {
+	m, _, err := s.reservations()
+	if err != nil {
+		return err
+	}
+	if _, ok := entryOf(m, rec).Provisioned[q]; !ok {
+		return nil
+	}
+	return s.updateReservations(ctx, func(m map[string]reservation) error {
+		e := entryOf(m, rec)
+		if _, ok := e.Provisioned[q]; !ok {
+			return nil
+		}
+		e.Provisioned = cloneProvisioned(e.Provisioned)
+		delete(e.Provisioned, q)
+		if len(e.Provisioned) == 0 {
+			e.Provisioned = nil
+			if e.Unreserved {
+				delete(m, rec.Name)
+				return nil
+			}
+		}
+		m[rec.Name] = e
+		return nil
+	})
+}
+
+// ListProvisionedConcurrencyConfigs lists a function's configs, by qualifier.
+func (s *Service) ListProvisionedConcurrencyConfigs(ctx context.Context, functionName, marker string, maxItems int) (*ListProvisionedConcurrencyConfigsOutput, error) {
+	ref, err := s.ParseFunctionRef("functionName", functionName)
+	if err != nil {
+		return nil, err
+	}
+	if maxItems < 0 || maxItems > MaxProvisionedListItems {
+		return nil, validationError(strconv.Itoa(maxItems), "maxItems", fmt.Sprintf("Member must have value less than or equal to %d", MaxProvisionedListItems))
+	}
+	rec, _, err := s.loadFunction(ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := s.reservations()
+	if err != nil {
+		return nil, err
+	}
+	var items []*ProvisionedConcurrencyConfig
+	qualifiers := map[*ProvisionedConcurrencyConfig]string{}
+	for q, p := range entryOf(m, rec).Provisioned {
+		c := &ProvisionedConcurrencyConfig{
+			FunctionArn:                              s.QualifiedArn(rec.Name, q),
+			RequestedProvisionedConcurrentExecutions: p.Requested,
+			LastModified:                             p.LastModified,
+			ID:                                       provisionedID(rec, q),
+			Rev:                                      p.rev(),
+		}
+		qualifiers[c] = q
+		items = append(items, c)
+	}
+	sort.Slice(items, func(i, j int) bool { return lessKey(qualifiers[items[i]], qualifiers[items[j]]) })
+	page, next, err := paginate(items, marker, maxItems, func(c *ProvisionedConcurrencyConfig) string { return qualifiers[c] }, lessKey)
+	if err != nil {
+		return nil, err
+	}
+	if page == nil {
+		page = []*ProvisionedConcurrencyConfig{}
+	}
+	return &ListProvisionedConcurrencyConfigsOutput{ProvisionedConcurrencyConfigs: page, NextMarker: next}, nil
+}
+
+// ProvisionedTargets lists every live function's provisioned configs with the
+// version each provisions, and the change stamp they were read at: the worker's
+// reconciler provisions what this lists and releases what it no longer does.
+func (s *Service) ProvisionedTargets() ([]ProvisionedTarget, [4]uint64, error) {
+	stamp := [4]uint64{s.st.Settings.Changes(), s.st.Functions.Changes(), s.st.Versions.Changes(), s.st.Aliases.Changes()}
+	m, _, err := s.reservations()
+	if err != nil {
+		return nil, stamp, err
+	}
+	var out []ProvisionedTarget
+	for name, e := range m {
+		if len(e.Provisioned) == 0 {
+			continue
+		}
+		rec, _, err := s.loadFunction(name)
+		if err != nil || rec.Gen != e.Gen {
+			continue
+		}
+		for q, p := range e.Provisioned {
+			pt := ProvisionedTarget{ID: provisionedID(rec, q), Rev: p.rev(), FunctionName: name, Qualifier: q, Requested: p.Requested}
+			if r, err := s.resolve(FunctionRef{Name: name}, q); err == nil && r.version.Version != Latest {
+				t := target(rec, r.version, s.QualifiedArn(name, q))
+				pt.Target = &t
+			}
+			out = append(out, pt)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, stamp, nil
+}
+
+// ProvisionedStamp changes whenever ProvisionedTargets' answer may have.
+func (s *Service) ProvisionedStamp() [4]uint64 {
+	return [4]uint64{s.st.Settings.Changes(), s.st.Functions.Changes(), s.st.Versions.Changes(), s.st.Aliases.Changes()}
+}
