@@ -160,8 +160,9 @@ def lambda_handler(event, context):
     if action == "raise":
         raise ValueError("boom: " + marker)
     if action == "sleep":
+        began = time.time()
         time.sleep(event["seconds"])
-        return {"count": count, "log_stream": context.log_stream_name}
+        return {"count": count, "log_stream": context.log_stream_name, "began": began, "ended": time.time()}
     if action == "exit":
         sys.exit(event.get("code", 3))
     if action == "oom":
