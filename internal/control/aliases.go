@@ -198,6 +198,9 @@ func (s *Service) UpdateAlias(ctx context.Context, in *UpdateAliasInput) (*Alias
 		if err := s.checkAliasTarget(rec, a.FunctionVersion, &AliasRoutingConfiguration{AdditionalVersionWeights: a.Weights}); err != nil {
 			return nil, err
 		}
+		if err := s.checkProvisionedMove(rec, in.Name, a.FunctionVersion); err != nil {
+			return nil, err
+		}
 		a.RevisionId = newID()
 		b, _ := json.Marshal(a)
 		_, err = s.st.Aliases.Update(ctx, key, b, rev)

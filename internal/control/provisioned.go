@@ -115,6 +115,29 @@ func (s *Service) targetVersion(rec *functionRecord, q string) string {
 	return a.FunctionVersion
 }
 
+// checkProvisionedMove refuses to point an alias that has a provisioned config at
+// $LATEST or at a version another config already provisions: one version, one
+// config (the reconciler then provisions the new version and drains the old).
+func (s *Service) checkProvisionedMove(rec *functionRecord, alias, version string) error {
+	m, _, err := s.reservations()
+	if err != nil {
+		return err
+	}
+	configs := entryOf(m, rec).Provisioned
+	if _, ok := configs[alias]; !ok {
+		return nil
+	}
+	if version == Latest {
+		return errdefs.New(errdefs.ErrInvalidParameter, "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+	}
+	for other := range configs {
+		if other != alias && s.targetVersion(rec, other) == version {
+			return errdefs.New(errdefs.ErrConflict, "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
+		}
+	}
+	return nil
+}
+
 // PutProvisionedConcurrencyConfig stores a config for an alias or version; the
 // answer is IN_PROGRESS with nothing allocated yet.
 func (s *Service) PutProvisionedConcurrencyConfig(ctx context.Context, functionName, qualifier string, n *int, check ProvisionCheck) (*ProvisionedConcurrencyConfig, error) {
