@@ -48,9 +48,40 @@ type ProvisionedTarget struct {
 	Target       *InvokeTarget
 }
 
+// ProvisionDemand is one config's claim on the host: n envs of memoryMB.
+type ProvisionDemand struct {
+	ID       string
+	MemoryMB int
+	N        int
+}
+
 // ProvisionCheck is asked, before a config is stored, whether the host can hold
-// n envs of t under the config id (the worker's capacity).
-type ProvisionCheck func(id string, t *InvokeTarget, n int) error
+// every config the registry would then have (the worker's capacity). It is asked
+// inside the compare-and-set that stores the config, with the configs that
+// compare-and-set read, so racing Puts cannot both take the last room.
+type ProvisionCheck func(all []ProvisionDemand) error
+
+// provisionDemands lists what every live function's configs in m claim.
+func (s *Service) provisionDemands(m map[string]reservation) []ProvisionDemand {
+	var out []ProvisionDemand
+	for name, e := range m {
+		if len(e.Provisioned) == 0 {
+			continue
+		}
+		rec, _, err := s.loadFunction(name)
+		if err != nil || rec.Gen != e.Gen {
+			continue
+		}
+		for q, p := range e.Provisioned {
+			r, err := s.resolve(FunctionRef{Name: name}, q)
+			if err != nil || r.version.Version == Latest {
+				continue
+			}
+			out = append(out, ProvisionDemand{ID: provisionedID(rec, q), MemoryMB: r.version.MemorySize, N: p.Requested})
+		}
+	}
+	return out
+}
 
 // MaxProvisionedListItems is ListProvisionedConcurrencyConfigs' page size limit.
 const MaxProvisionedListItems = 50
@@ -165,7 +196,6 @@ func (s *Service) PutProvisionedConcurrencyConfig(ctx context.Context, functionN
 		}
 		return nil, errdefs.New(errdefs.ErrConflict, "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
 	}
-	t := target(rec, r.version, s.QualifiedArn(rec.Name, q))
 	id := provisionedID(rec, q)
 	now := lambdaTime(s.now())
 	err = s.updateReservations(ctx, func(m map[string]reservation) error {
@@ -189,12 +219,6 @@ func (s *Service) PutProvisionedConcurrencyConfig(ctx context.Context, functionN
 				return errdefs.New(errdefs.ErrInvalidParameter, "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", MinUnreservedConc)
 			}
 		}
-		// Lambda's limits first, then the host's.
-		if check != nil {
-			if err := check(id, &t, *n); err != nil {
-				return err
-			}
-		}
 		if e.Provisioned == nil {
 			e.Provisioned = map[string]provisionedRecord{}
 		} else {
@@ -202,6 +226,10 @@ func (s *Service) PutProvisionedConcurrencyConfig(ctx context.Context, functionN
 		}
 		e.Provisioned[q] = provisionedRecord{Requested: *n, LastModified: now}
 		m[rec.Name] = e
+		// Lambda's limits first, then the host's.
+		if check != nil {
+			return check(s.provisionDemands(m))
+		}
 		return nil
 	})
 	if err != nil {

@@ -59,7 +59,7 @@ func (f *fakeRunner) Provisions() []string                                     {
 func (f *fakeRunner) ProvisionStatus(id, rev string, requested int) worker.ProvisionStatus {
 	return worker.ProvisionStatus{Status: "IN_PROGRESS"}
 }
-func (f *fakeRunner) CheckProvision(id string, memMB, n int) error { return nil }
+func (f *fakeRunner) CheckProvision([]worker.ProvisionDemand) error { return nil }
 
 type fakeRunner struct {
 	mu      sync.Mutex

@@ -19,7 +19,7 @@ type Provisioner interface {
 	Provision(id, rev string, v *worker.Version, n int) error
 	Provisions() []string
 	ProvisionStatus(id, rev string, requested int) worker.ProvisionStatus
-	CheckProvision(id string, memMB, n int) error
+	CheckProvision(all []worker.ProvisionDemand) error
 }
 
 // provisionResync is how often the provisioner reconciles with no change seen.
@@ -89,10 +89,14 @@ func (d *Dispatcher) reconcileProvisioned() {
 	d.provMu.Unlock()
 }
 
-// CheckProvision is the registry's ProvisionCheck: whether this host can hold n
-// envs of t beside its other provisioned concurrency.
-func (d *Dispatcher) CheckProvision(id string, t *control.InvokeTarget, n int) error {
-	return d.pool.CheckProvision(id, t.MemoryMB, n)
+// CheckProvision is the registry's ProvisionCheck: whether this host can hold all
+// of the account's provisioned concurrency.
+func (d *Dispatcher) CheckProvision(all []control.ProvisionDemand) error {
+	demands := make([]worker.ProvisionDemand, len(all))
+	for i, c := range all {
+		demands[i] = worker.ProvisionDemand(c)
+	}
+	return d.pool.CheckProvision(demands)
 }
 
 // ProvisionedStatus fills in c's status and allocation from the envs this host

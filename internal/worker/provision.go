@@ -60,29 +60,43 @@ type ProvisionStatus struct {
 	Busy         int
 }
 
-// CheckProvision reports whether n envs of memMB fit this host beside every other
-// config's (the config id's own being replaced): provisioned envs are never evicted,
-// so what does not fit must be refused when the config is put, not found later.
-func (p *Pool) CheckProvision(id string, memMB, n int) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.checkProvisionLocked(id, memMB, n)
+// ProvisionDemand is one config's claim on the host: N envs of MemoryMB.
+type ProvisionDemand struct {
+	ID       string
+	MemoryMB int
+	N        int
 }
 
-func (p *Pool) checkProvisionLocked(id string, memMB, n int) error {
-	envs, mb := n, n*memMB
-	for other, pr := range p.provs {
-		if other != id {
-			envs += pr.want
-			mb += pr.want * pr.v.MemoryMB
-		}
+// CheckProvision reports whether every config in all fits this host together:
+// provisioned envs are never evicted, so what does not fit must be refused when
+// the config is put, not found later. The registry asks with the whole set it is
+// about to store (not this pool's, which lags it), so two Puts cannot both take
+// the last room.
+func (p *Pool) CheckProvision(all []ProvisionDemand) error {
+	envs, mb := 0, 0
+	for _, d := range all {
+		envs += d.N
+		mb += d.N * d.MemoryMB
 	}
 	if envs > p.cfg.MaxEnvs || mb > p.cfg.MaxMemoryMB {
 		return errdefs.New(errdefs.ErrInvalidParameter,
-			"Requested Provisioned Concurrency of %d × %d MB does not fit this Hearth host: with its other provisioned concurrency it needs %d execution environments and %d MB, and the host runs at most %d and %d MB (hearth serve --max-envs, --max-memory-mb).",
-			n, memMB, envs, mb, p.cfg.MaxEnvs, p.cfg.MaxMemoryMB)
+			"Requested Provisioned Concurrency does not fit this Hearth host: with the other provisioned concurrency it needs %d execution environments and %d MB, and the host runs at most %d and %d MB (hearth serve --max-envs, --max-memory-mb).",
+			envs, mb, p.cfg.MaxEnvs, p.cfg.MaxMemoryMB)
 	}
 	return nil
+}
+
+// checkProvisionLocked is CheckProvision for the pool's own configs with id's
+// replaced by n envs of memMB: what the reconciler takes on must fit too (a
+// restart with smaller caps, say).
+func (p *Pool) checkProvisionLocked(id string, memMB, n int) error {
+	all := []ProvisionDemand{{ID: id, MemoryMB: memMB, N: n}}
+	for other, pr := range p.provs {
+		if other != id {
+			all = append(all, ProvisionDemand{ID: other, MemoryMB: pr.v.MemoryMB, N: pr.want})
+		}
+	}
+	return p.CheckProvision(all)
 }
 
 // Provision keeps n initialised envs of v for the config id; n = 0 (or v nil)

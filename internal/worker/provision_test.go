@@ -136,11 +136,11 @@ func TestProvisionedEnvsAreNotEvicted(t *testing.T) {
 		t.Fatalf("no room but provisioned envs: %v; want TooManyRequests", err)
 	}
 	// What does not fit beside the provisioned envs is refused up front.
-	if err := h.pool.CheckProvision("g:1", 128, 2); !errors.Is(err, errdefs.ErrInvalidParameter) || !strings.Contains(err.Error(), "--max-envs") {
+	if err := h.pool.CheckProvision([]ProvisionDemand{{"f:1", 128, 2}, {"g:1", 128, 2}}); !errors.Is(err, errdefs.ErrInvalidParameter) || !strings.Contains(err.Error(), "--max-envs") {
 		t.Fatalf("CheckProvision past the host's envs: %v", err)
 	}
-	if err := h.pool.CheckProvision("f:1", 128, 3); err != nil {
-		t.Fatalf("CheckProvision replacing the config's own: %v", err)
+	if err := h.pool.CheckProvision([]ProvisionDemand{{"f:1", 128, 3}}); err != nil {
+		t.Fatalf("CheckProvision within the host: %v", err)
 	}
 }
 
