@@ -345,14 +345,14 @@ func printConcurrencyTables(w io.Writer, all []*concFigures, cost time.Duration,
 	if burstN > 0 {
 		fmt.Fprintf(w, "\nBurst: %d parallel first invokes of a no-op Go function, wall time to the last answer\n", burstN)
 		tw = newTable(w)
-		fmt.Fprintln(tw, "driver\tenvs\twall\tcold starts\tp50\tp99\tprovisioned ÷ on-demand\tPut → READY")
+		fmt.Fprintln(tw, "driver\tenvs\twall\tcold starts\tfailed\tp50\tp99\tprovisioned ÷ on-demand\tPut → READY")
 		for _, f := range all {
-			if len(f.burstOD.lat) > 0 {
-				fmt.Fprintf(tw, "%s\ton-demand\t%s\t%d\t%s\t%s\t\t\n", f.driver, fmtDur(f.burstOD.wall), f.burstOD.cold, fmtDur(medianOf(f.burstOD.lat)), fmtDur(percentile(f.burstOD.lat, 0.99)))
+			if b := f.burstOD; len(b.lat)+b.fails > 0 {
+				fmt.Fprintf(tw, "%s\ton-demand\t%s\t%d\t%d\t%s\t%s\t\t\n", f.driver, fmtDur(b.wall), b.cold, b.fails, fmtDur(medianOf(b.lat)), fmtDur(percentile(b.lat, 0.99)))
 			}
-			if len(f.burstProv.lat) > 0 {
-				fmt.Fprintf(tw, "%s\tprovisioned %d\t%s\t%d\t%s\t%s\t%s\t%s\n", f.driver, burstN, fmtDur(f.burstProv.wall), f.burstProv.cold, fmtDur(medianOf(f.burstProv.lat)), fmtDur(percentile(f.burstProv.lat, 0.99)),
-					ratio(float64(f.burstProv.wall), float64(f.burstOD.wall)), fmtDur(f.burstReady))
+			if b := f.burstProv; len(b.lat)+b.fails > 0 {
+				fmt.Fprintf(tw, "%s\tprovisioned %d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", f.driver, burstN, fmtDur(b.wall), b.cold, b.fails, fmtDur(medianOf(b.lat)), fmtDur(percentile(b.lat, 0.99)),
+					ratio(float64(b.wall), float64(f.burstOD.wall)), fmtDur(f.burstReady))
 			}
 		}
 		tw.Flush()

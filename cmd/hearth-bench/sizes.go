@@ -122,6 +122,7 @@ type parallelFigures struct {
 	inits []time.Duration // Init Duration of each, from its REPORT line
 	cold  int             // answers whose REPORT line had an Init Duration
 	cpu   cpuSample
+	fails int // invokes that failed (the first failure is burst's error)
 }
 
 // sizePlatform is everything the size sections measured on one platform.
@@ -452,14 +453,15 @@ func burst(ctx context.Context, c *lambda.Client, name string, event []byte, n, 
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			if end.After(last) {
+				last = end
+			}
 			if err != nil {
+				f.fails++
 				if firstErr == nil {
 					firstErr = apiError(err)
 				}
 				return
-			}
-			if end.After(last) {
-				last = end
 			}
 			f.lat = append(f.lat, end.Sub(s))
 			if rep := tailReport(out); rep.initDuration > 0 {
@@ -473,11 +475,8 @@ func burst(ctx context.Context, c *lambda.Client, name string, event []byte, n, 
 	close(start)
 	wg.Wait()
 	f.cpu = sampleCPU(pid).sub(cpu0)
-	if firstErr != nil {
-		return f, firstErr
-	}
-	f.wall = last.Sub(t0)
-	return f, nil
+	f.wall = last.Sub(t0) // to the last answer, failures included
+	return f, firstErr
 }
 
 // ---- the Runtime Interface Emulator ----

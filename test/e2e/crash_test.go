@@ -9,13 +9,11 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -201,21 +199,23 @@ func envFreezeStates(s *server, driver string) (frozen, running int, err error) 
 		}
 		return frozen, running, nil
 	case "gvisor":
-		root := filepath.Join(s.dataDir, "sandbox", "gvisor", "root")
-		out, err := exec.Command(runscBin, "--root", root, "list", "-format", "json").Output()
+		// The driver freezes a sandbox through its host cgroup (runsc, asked
+		// about a frozen Sentry, would wait for it forever): read the freezer of
+		// each of this server's sandboxes, named by its bundles.
+		bundles, err := os.ReadDir(filepath.Join(s.dataDir, "sandbox", "gvisor", "bundles"))
 		if err != nil {
-			return 0, 0, fmt.Errorf("runsc list: %v", err)
+			return 0, 0, err
 		}
-		var list []struct{ ID, Status string }
-		if err := json.Unmarshal(out, &list); err != nil {
-			return 0, 0, fmt.Errorf("runsc list: %v: %s", err, out)
-		}
-		for _, c := range list {
-			_, taken := os.Stat(filepath.Join(s.dataDir, "sandbox", "gvisor", "bundles", c.ID, "env"))
-			if !strings.HasPrefix(c.ID, "env-") && taken != nil {
-				continue
+		for _, b := range bundles {
+			_, taken := os.Stat(filepath.Join(s.dataDir, "sandbox", "gvisor", "bundles", b.Name(), "env"))
+			if !strings.HasPrefix(b.Name(), "env-") && taken != nil {
+				continue // booted ahead, not an env
 			}
-			if c.Status == "paused" {
+			st, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/freezer/hearth-gvisor", b.Name(), "freezer.state"))
+			if err != nil {
+				continue // killed meanwhile
+			}
+			if strings.TrimSpace(string(st)) == "FROZEN" {
 				frozen++
 			} else {
 				running++

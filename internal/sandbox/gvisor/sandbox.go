@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,7 +39,8 @@ type box struct {
 	killMu  sync.Mutex
 	cleanMu sync.Once
 
-	watchOnce sync.Once // watchSentry (cpu.go)
+	watchOnce sync.Once   // watchSentry (cpu.go)
+	cgFrozen  atomic.Bool // frozen through its cgroup (freeze.go)
 }
 
 var _ sandbox.Sandbox = (*box)(nil)
@@ -129,12 +131,6 @@ func (b *box) Err() error {
 	}
 }
 
-// Freeze pauses every task of the sandbox inside the Sentry.
-func (b *box) Freeze(ctx context.Context) error { return b.d.command(ctx, "pause", b.rid) }
-
-// Thaw resumes them.
-func (b *box) Thaw(ctx context.Context) error { return b.d.command(ctx, "resume", b.rid) }
-
 // Stats reads the sandbox's host cgroup: runsc's own figures are the Sentry's view
 // and carry no peak. The peak includes the Sentry's overhead, which is memory the
 // function's limit really pays for.
@@ -181,6 +177,11 @@ func (b *box) Kill(ctx context.Context) error {
 	select {
 	case <-b.done:
 	default:
+		if b.cgFrozen.Load() {
+			// A frozen Sentry answers no runsc command, and a frozen task cannot
+			// act on SIGKILL.
+			_ = b.setFrozen(ctx, false)
+		}
 		_ = b.d.runsc("kill", "--all", b.rid, "KILL").Run()
 		select {
 		case <-b.done:
