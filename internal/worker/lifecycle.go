@@ -10,8 +10,8 @@ import (
 // An idle env's life after an invocation: frozen, reaped, shut down, or pruned
 // with its code.
 
-// freeze stops an idle env's processes (cgroup freezer, runsc pause). The freeze
-// itself runs with no lock held — `runsc pause` can take seconds — so an invocation
+// freeze stops an idle env's processes (the drivers' cgroup freezers). The freeze
+// itself runs with no lock held — it once took seconds (runsc pause) — so an invocation
 // may take the env meanwhile: it waits on e.freezing, then thaws what was frozen.
 func (p *Pool) freeze(e *env) {
 	e.mu.Lock()
