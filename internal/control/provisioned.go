@@ -61,9 +61,10 @@ type ProvisionDemand struct {
 // compare-and-set read, so racing Puts cannot both take the last room.
 type ProvisionCheck func(all []ProvisionDemand) error
 
-// provisionDemands lists what every live function's configs in m claim.
-func (s *Service) provisionDemands(m map[string]reservation) []ProvisionDemand {
-	var out []ProvisionDemand
+// eachConfig calls f for every provisioned config of every live function in m,
+// with the version it provisions (nil when its qualifier no longer resolves to a
+// published version).
+func (s *Service) eachConfig(m map[string]reservation, f func(rec *functionRecord, q string, p provisionedRecord, v *versionConfig)) {
 	for name, e := range m {
 		if len(e.Provisioned) == 0 {
 			continue
@@ -73,13 +74,23 @@ func (s *Service) provisionDemands(m map[string]reservation) []ProvisionDemand {
 			continue
 		}
 		for q, p := range e.Provisioned {
-			r, err := s.resolve(FunctionRef{Name: name}, q)
-			if err != nil || r.version.Version == Latest {
-				continue
+			var v *versionConfig
+			if r, err := s.resolve(FunctionRef{Name: name}, q); err == nil && r.version.Version != Latest {
+				v = r.version
 			}
-			out = append(out, ProvisionDemand{ID: provisionedID(rec, q), MemoryMB: r.version.MemorySize, N: p.Requested})
+			f(rec, q, p, v)
 		}
 	}
+}
+
+// provisionDemands lists what every live function's configs in m claim.
+func (s *Service) provisionDemands(m map[string]reservation) []ProvisionDemand {
+	var out []ProvisionDemand
+	s.eachConfig(m, func(rec *functionRecord, q string, p provisionedRecord, v *versionConfig) {
+		if v != nil {
+			out = append(out, ProvisionDemand{ID: provisionedID(rec, q), MemoryMB: v.MemorySize, N: p.Requested})
+		}
+	})
 	return out
 }
 
@@ -182,24 +193,20 @@ func (s *Service) PutProvisionedConcurrencyConfig(ctx context.Context, functionN
 	if err != nil {
 		return nil, err
 	}
-	// One version, one config: through an alias or directly, not both.
-	m, _, err := s.reservations()
-	if err != nil {
-		return nil, err
-	}
-	for other := range entryOf(m, rec).Provisioned {
-		if other == q || s.targetVersion(rec, other) != r.version.Version {
-			continue
-		}
-		if reVersion.MatchString(q) {
-			return nil, errdefs.New(errdefs.ErrConflict, "Version is pointed by a Provisioned Concurrency alias")
-		}
-		return nil, errdefs.New(errdefs.ErrConflict, "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
-	}
 	id := provisionedID(rec, q)
 	now := lambdaTime(s.now())
 	err = s.updateReservations(ctx, func(m map[string]reservation) error {
 		e := entryOf(m, rec)
+		// One version, one config: through an alias or directly, not both.
+		for other := range e.Provisioned {
+			if other == q || s.targetVersion(rec, other) != r.version.Version {
+				continue
+			}
+			if reVersion.MatchString(q) {
+				return errdefs.New(errdefs.ErrConflict, "Version is pointed by a Provisioned Concurrency alias")
+			}
+			return errdefs.New(errdefs.ErrConflict, "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
+		}
 		total := *n
 		for other, p := range e.Provisioned {
 			if other != q {
@@ -354,34 +361,24 @@ func (s *Service) ListProvisionedConcurrencyConfigs(ctx context.Context, functio
 }
 
 // ProvisionedTargets lists every live function's provisioned configs with the
-// version each provisions, and the change stamp they were read at: the worker's
-// reconciler provisions what this lists and releases what it no longer does.
-func (s *Service) ProvisionedTargets() ([]ProvisionedTarget, [4]uint64, error) {
-	stamp := [4]uint64{s.st.Settings.Changes(), s.st.Functions.Changes(), s.st.Versions.Changes(), s.st.Aliases.Changes()}
+// version each provisions: the worker's reconciler provisions what this lists and
+// releases what it no longer does.
+func (s *Service) ProvisionedTargets() ([]ProvisionedTarget, error) {
 	m, _, err := s.reservations()
 	if err != nil {
-		return nil, stamp, err
+		return nil, err
 	}
 	var out []ProvisionedTarget
-	for name, e := range m {
-		if len(e.Provisioned) == 0 {
-			continue
+	s.eachConfig(m, func(rec *functionRecord, q string, p provisionedRecord, v *versionConfig) {
+		pt := ProvisionedTarget{ID: provisionedID(rec, q), Rev: p.rev(), FunctionName: rec.Name, Qualifier: q, Requested: p.Requested}
+		if v != nil {
+			t := target(rec, v, s.QualifiedArn(rec.Name, q))
+			pt.Target = &t
 		}
-		rec, _, err := s.loadFunction(name)
-		if err != nil || rec.Gen != e.Gen {
-			continue
-		}
-		for q, p := range e.Provisioned {
-			pt := ProvisionedTarget{ID: provisionedID(rec, q), Rev: p.rev(), FunctionName: name, Qualifier: q, Requested: p.Requested}
-			if r, err := s.resolve(FunctionRef{Name: name}, q); err == nil && r.version.Version != Latest {
-				t := target(rec, r.version, s.QualifiedArn(name, q))
-				pt.Target = &t
-			}
-			out = append(out, pt)
-		}
-	}
+		out = append(out, pt)
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, stamp, nil
+	return out, nil
 }
 
 // ProvisionedStamp changes whenever ProvisionedTargets' answer may have.

@@ -34,7 +34,7 @@ type Registry interface {
 	ResolveInvoke(ctx context.Context, functionName, qualifier string) (*control.InvokeTarget, error)
 	ConcurrencyLimits(functionName string) (control.ConcurrencyLimits, error)
 	CodeInUse() (stamp [3]uint64, used map[string]bool)
-	ProvisionedTargets() ([]control.ProvisionedTarget, [4]uint64, error)
+	ProvisionedTargets() ([]control.ProvisionedTarget, error)
 	ProvisionedStamp() [4]uint64
 }
 

@@ -44,9 +44,7 @@ func (r *fakeRegistry) CodeInUse() ([3]uint64, map[string]bool) {
 	return r.stamp, r.used
 }
 
-func (r *fakeRegistry) ProvisionedTargets() ([]control.ProvisionedTarget, [4]uint64, error) {
-	return nil, [4]uint64{}, nil
-}
+func (r *fakeRegistry) ProvisionedTargets() ([]control.ProvisionedTarget, error) { return nil, nil }
 
 func (r *fakeRegistry) ProvisionedStamp() [4]uint64 { return [4]uint64{} }
 

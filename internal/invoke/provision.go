@@ -61,7 +61,7 @@ func (d *Dispatcher) provisioner() {
 // reconcileProvisioned provisions every config the registry lists and releases
 // every one it does not.
 func (d *Dispatcher) reconcileProvisioned() {
-	targets, _, err := d.ctl.ProvisionedTargets()
+	targets, err := d.ctl.ProvisionedTargets()
 	if err != nil {
 		d.log.Warn("read provisioned concurrency configs", "err", err)
 		return
