@@ -199,23 +199,21 @@ func envFreezeStates(s *server, driver string) (frozen, running int, err error) 
 		}
 		return frozen, running, nil
 	case "gvisor":
-		// The driver freezes a sandbox through its host cgroup (runsc, asked
-		// about a frozen Sentry, would wait for it forever): read the freezer of
-		// each of this server's sandboxes, named by its bundles.
+		// The driver pauses a sandbox through the Sentry's control socket, which
+		// leaves runsc's state file saying running; it marks a paused sandbox with
+		// a file in its bundle. Each of this server's sandboxes, named by its
+		// bundles:
 		bundles, err := os.ReadDir(filepath.Join(s.dataDir, "sandbox", "gvisor", "bundles"))
 		if err != nil {
 			return 0, 0, err
 		}
 		for _, b := range bundles {
-			_, taken := os.Stat(filepath.Join(s.dataDir, "sandbox", "gvisor", "bundles", b.Name(), "env"))
+			dir := filepath.Join(s.dataDir, "sandbox", "gvisor", "bundles", b.Name())
+			_, taken := os.Stat(filepath.Join(dir, "env"))
 			if !strings.HasPrefix(b.Name(), "env-") && taken != nil {
 				continue // booted ahead, not an env
 			}
-			st, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/freezer/hearth-gvisor", b.Name(), "freezer.state"))
-			if err != nil {
-				continue // killed meanwhile
-			}
-			if strings.TrimSpace(string(st)) == "FROZEN" {
+			if _, err := os.Stat(filepath.Join(dir, "paused")); err == nil {
 				frozen++
 			} else {
 				running++

@@ -40,7 +40,7 @@ type box struct {
 	cleanMu sync.Once
 
 	watchOnce sync.Once   // watchSentry (cpu.go)
-	cgFrozen  atomic.Bool // frozen through its cgroup (freeze.go)
+	paused    atomic.Bool // its tasks paused by the Sentry (freeze.go)
 }
 
 var _ sandbox.Sandbox = (*box)(nil)
@@ -177,10 +177,10 @@ func (b *box) Kill(ctx context.Context) error {
 	select {
 	case <-b.done:
 	default:
-		if b.cgFrozen.Load() {
-			// A frozen Sentry answers no runsc command, and a frozen task cannot
-			// act on SIGKILL.
-			_ = b.setFrozen(ctx, false)
+		if b.paused.Load() {
+			// Paused tasks take no signal until resumed: the kill would wait out
+			// its 2 s and end in killing runsc's process.
+			_ = b.Thaw(ctx)
 		}
 		_ = b.d.runsc("kill", "--all", b.rid, "KILL").Run()
 		select {
