@@ -21,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/hearthfn/hearth/internal/lambdaapi/sigv4"
 	"time"
 )
 
@@ -173,4 +175,23 @@ func (i *Issuer) mac(purpose string, payload []byte) []byte {
 func (i *Issuer) secret(payload []byte) string {
 	s := base64.StdEncoding.EncodeToString(i.mac("secret", payload))
 	return s[:40]
+}
+
+// SigV4Lookup adapts the issuer to a SigV4 verifier (every edge that accepts an
+// env's credentials: the Lambda API, SQS): the secret that signs for a session
+// token, or the AWS error its refusal is. A nil issuer refuses every session.
+func (iss *Issuer) SigV4Lookup() func(id, token string) (string, error) {
+	if iss == nil {
+		return nil
+	}
+	return func(id, token string) (string, error) {
+		_, secret, err := iss.Check(id, token)
+		switch {
+		case errors.Is(err, ErrExpired):
+			return "", fmt.Errorf("%w: %v", sigv4.ErrExpiredToken, err)
+		case err != nil:
+			return "", fmt.Errorf("%w: %v", sigv4.ErrUnrecognizedClient, err)
+		}
+		return secret, nil
+	}
 }
