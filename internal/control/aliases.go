@@ -228,9 +228,13 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 	if err := s.st.Aliases.Delete(ctx, aliasKey(rec.Name, rec.Gen, alias), 0); err != nil {
 		return storeError(err)
 	}
-	// Its provisioned concurrency goes with it (an unresolvable config provisions
-	// nothing meanwhile, should this fail).
-	return s.dropProvisioned(ctx, rec, alias)
+	// Its provisioned concurrency and async config go with it (an unresolvable
+	// config provisions nothing meanwhile, should this fail).
+	errAsync := s.dropEventInvokeConfig(ctx, rec, alias)
+	if err := s.dropProvisioned(ctx, rec, alias); err != nil {
+		return err
+	}
+	return errAsync
 }
 
 func storeErrorOrNil(err error) error {

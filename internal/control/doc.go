@@ -9,6 +9,9 @@
 //	hearth_versions   NAME.GEN.0000000007  versionConfig of a published version
 //	hearth_aliases    NAME.GEN.ALIAS       aliasRecord
 //	hearth_settings   reserved-concurrency map of NAME → {GEN, N}
+//	hearth_settings   async.NAME.GEN       asyncRecord: EventInvokeConfigs by qualifier, recursive loop
+//	hearth_mappings   m.UUID               mappingRecord: an event source mapping (mappings.go)
+//	hearth_mappings   p.HASH               the UUID of the one mapping of a queue and a function
 //	hearth_code       SHA256HEX            the zip (object store)
 //
 // Every write is a single-key compare-and-set, ordered so that a crash between two

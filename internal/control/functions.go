@@ -156,6 +156,9 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
+	if v.DeadLetterArn, err = s.checkDeadLetter(in.DeadLetterConfig); err != nil {
+		return nil, err
+	}
 	if in.Code == nil {
 		return nil, validationError("null", "code", "Member must not be null")
 	}
@@ -430,6 +433,10 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 	if err := validateLogging(in.LoggingConfig); err != nil {
 		return nil, err
 	}
+	deadLetter, err := s.checkDeadLetter(in.DeadLetterConfig)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := s.mutateFunction(ctx, ref.Name, func(rec *functionRecord) error {
 		if in.RevisionId != "" && in.RevisionId != rec.Latest.RevisionId {
 			return revisionMismatch()
@@ -474,6 +481,9 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 		if in.KMSKeyArn != nil {
 			v.KMSKeyArn = *in.KMSKeyArn
 		}
+		if in.DeadLetterConfig != nil {
+			v.DeadLetterArn = deadLetter // an empty TargetArn removes it
+		}
 		v.LastModified = s.now()
 		v.RevisionId = newID()
 		return nil
@@ -517,6 +527,7 @@ func (s *Service) DeleteFunction(ctx context.Context, functionName, qualifier st
 	// collector redoes if a crash interrupts it.
 	s.sweepGeneration(ctx, ref.Name, rec.Gen)
 	_ = s.clearReservation(ctx, ref.Name)
+	s.clearAsync(ctx, ref.Name, rec.Gen)
 	return nil
 }
 
@@ -541,7 +552,12 @@ func (s *Service) deleteVersion(ctx context.Context, rec *functionRecord, q stri
 	if err := s.st.Versions.Delete(ctx, versionKey(rec.Name, rec.Gen, n), 0); err != nil {
 		return storeError(err)
 	}
-	return s.dropProvisioned(ctx, rec, q)
+	// Its async and provisioned configs go with it; one failing does not keep the other.
+	errAsync := s.dropEventInvokeConfig(ctx, rec, q)
+	if err := s.dropProvisioned(ctx, rec, q); err != nil {
+		return err
+	}
+	return errAsync
 }
 
 // sweepGeneration removes the versions and aliases of one generation of a function.

@@ -46,6 +46,18 @@ func (s *Service) CollectGarbage(ctx context.Context, grace time.Duration) (remo
 			removed++
 		}
 	}
+	// Async settings of generations that are gone (DeleteFunction removes them;
+	// a crash between the delete and that leaves them behind).
+	for _, k := range s.st.Settings.Keys(asyncKeyPrefix) {
+		parts := strings.SplitN(strings.TrimPrefix(k, asyncKeyPrefix), ".", 2)
+		if len(parts) == 2 && (live[parts[0]] == parts[1] || s.generationLive(ctx, parts[0], parts[1])) {
+			continue
+		}
+		if err := s.st.Settings.Delete(ctx, k, 0); err != nil {
+			return removed, storeError(err)
+		}
+		removed++
+	}
 	objs, err := s.st.Code.List(ctx)
 	if err != nil {
 		return removed, storeError(err)

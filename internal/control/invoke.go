@@ -20,6 +20,9 @@ type InvokeTarget struct {
 	Environment  map[string]string
 	Role         string // the execution role's ARN
 	CodeKey      string // hex SHA-256 of the zip
+	// DeadLetterArn is the version's DeadLetterConfig.TargetArn ("" = none): where
+	// an Event invoke's payload goes once retries or the event's age run out.
+	DeadLetterArn string
 	// ConfigID changes whenever anything that shapes the env changes, so new code or
 	// configuration gets new envs and old ones drain.
 	ConfigID string
@@ -106,17 +109,18 @@ func (s *Service) resolveInvoke(functionName, qualifier string) (*invokeRoutes, 
 
 func target(rec *functionRecord, v *versionConfig, invoked string) InvokeTarget {
 	return InvokeTarget{
-		FunctionName: rec.Name,
-		FunctionArn:  invoked,
-		Version:      v.Version,
-		Runtime:      v.Runtime,
-		Handler:      v.Handler,
-		MemoryMB:     v.MemorySize,
-		TimeoutSec:   v.Timeout,
-		EphemeralMB:  v.EphemeralMB,
-		Environment:  v.Environment,
-		Role:         v.Role,
-		CodeKey:      v.CodeKey,
-		ConfigID:     rec.Gen + "/" + v.Version + "/" + v.RevisionId,
+		FunctionName:  rec.Name,
+		FunctionArn:   invoked,
+		Version:       v.Version,
+		Runtime:       v.Runtime,
+		Handler:       v.Handler,
+		MemoryMB:      v.MemorySize,
+		TimeoutSec:    v.Timeout,
+		EphemeralMB:   v.EphemeralMB,
+		Environment:   v.Environment,
+		Role:          v.Role,
+		CodeKey:       v.CodeKey,
+		DeadLetterArn: v.DeadLetterArn,
+		ConfigID:      rec.Gen + "/" + v.Version + "/" + v.RevisionId,
 	}
 }

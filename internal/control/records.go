@@ -37,12 +37,15 @@ type versionConfig struct {
 	Tracing       *TracingConfig    `json:"tracing,omitempty"`
 	Logging       *LoggingConfig    `json:"logging,omitempty"`
 	KMSKeyArn     string            `json:"kmsKeyArn,omitempty"`
-	CodeSha256    string            `json:"codeSha256"` // base64, as Lambda shows it
-	CodeSize      int64             `json:"codeSize"`
-	CodeKey       string            `json:"codeKey"` // hex SHA-256: the object store name
-	UnzippedSize  int64             `json:"unzippedSize"`
-	LastModified  time.Time         `json:"lastModified"`
-	RevisionId    string            `json:"revisionId"`
+	// DeadLetterArn is DeadLetterConfig.TargetArn: part of the version, so a
+	// published version keeps the queue it was published with, as on Lambda.
+	DeadLetterArn string    `json:"deadLetterArn,omitempty"`
+	CodeSha256    string    `json:"codeSha256"` // base64, as Lambda shows it
+	CodeSize      int64     `json:"codeSize"`
+	CodeKey       string    `json:"codeKey"` // hex SHA-256: the object store name
+	UnzippedSize  int64     `json:"unzippedSize"`
+	LastModified  time.Time `json:"lastModified"`
+	RevisionId    string    `json:"revisionId"`
 }
 
 // configHash identifies a version's code and configuration, without the bookkeeping

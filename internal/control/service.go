@@ -23,7 +23,11 @@ type Config struct {
 	// CheckRuntime, when set, is asked whether this host can run a runtime; create and
 	// update refuse one it cannot. Nil accepts every runtime the registry knows.
 	CheckRuntime func(runtime string) error
-	Now          func() time.Time
+	// QueueExists says whether this Hearth serves the SQS queue with this ARN, the
+	// only queues async destinations and dead-letter queues may name. Nil refuses
+	// every SQS ARN (a node without the queue service).
+	QueueExists func(arn string) bool
+	Now         func() time.Time
 }
 
 // Service is the function registry.
@@ -33,11 +37,14 @@ type Service struct {
 	account      string
 	accountLimit int
 	checkRuntime func(string) error
+	queueExists  func(string) bool
 	now          func() time.Time
 
 	routes     sync.Map // functionName + "\x00" + qualifier → *invokeRoutes (see ResolveInvoke)
 	routeCount atomic.Int64
 	limits     atomic.Value // *limitsCache (see ConcurrencyLimits)
+	asyncCache sync.Map     // functionName + "\x00" + qualifier → *asyncCached (see AsyncConfig)
+	asyncCount atomic.Int64
 }
 
 // New returns a registry over st.
@@ -48,6 +55,7 @@ func New(cfg Config) *Service {
 		account:      cfg.AccountID,
 		accountLimit: cfg.ConcurrentExecutions,
 		checkRuntime: cfg.CheckRuntime,
+		queueExists:  cfg.QueueExists,
 		now:          cfg.Now,
 	}
 	if s.now == nil {
@@ -177,6 +185,10 @@ func (s *Service) renderArn(name string, v *versionConfig, qualifyLatest bool) *
 	}
 	if v.Environment != nil {
 		c.Environment = &EnvironmentResponse{Variables: v.Environment}
+	}
+	if v.DeadLetterArn != "" {
+		arn := v.DeadLetterArn
+		c.DeadLetterConfig = &DeadLetterConfig{TargetArn: &arn}
 	}
 	if v.Tracing != nil && v.Tracing.Mode != "" {
 		c.TracingConfig = v.Tracing

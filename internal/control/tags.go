@@ -37,6 +37,12 @@ func (s *Service) TagResource(ctx context.Context, resource string, tags map[str
 	if len(tags) == 0 {
 		return validationError("null", "tags", "Member must not be null")
 	}
+	if uuid, ok := mappingResource(resource); ok {
+		return s.changeMappingTags(ctx, uuid, func(t map[string]string) map[string]string {
+			maps.Copy(t, tags)
+			return t
+		})
+	}
 	name, err := s.taggable(resource)
 	if err != nil {
 		return err
@@ -61,6 +67,14 @@ func (s *Service) UntagResource(ctx context.Context, resource string, keys []str
 	if len(keys) == 0 {
 		return validationError("null", "tagKeys", "Member must not be null")
 	}
+	if uuid, ok := mappingResource(resource); ok {
+		return s.changeMappingTags(ctx, uuid, func(t map[string]string) map[string]string {
+			for _, k := range keys {
+				delete(t, k)
+			}
+			return t
+		})
+	}
 	name, err := s.taggable(resource)
 	if err != nil {
 		return err
@@ -80,6 +94,9 @@ func (s *Service) UntagResource(ctx context.Context, resource string, keys []str
 
 // ListTags returns a function's tags.
 func (s *Service) ListTags(ctx context.Context, resource string) (map[string]string, error) {
+	if uuid, ok := mappingResource(resource); ok {
+		return s.mappingTags(uuid)
+	}
 	name, err := s.taggable(resource)
 	if err != nil {
 		return nil, err
@@ -92,4 +109,14 @@ func (s *Service) ListTags(ctx context.Context, resource string) (map[string]str
 		return map[string]string{}, nil
 	}
 	return rec.Tags, nil
+}
+
+// mappingResource returns the UUID of an event source mapping's ARN; tags on
+// mappings live in the mapping's record (mappings.go).
+func mappingResource(resource string) (string, bool) {
+	if len(resource) > 256 || !reTaggable.MatchString(resource) {
+		return "", false
+	}
+	_, uuid, ok := strings.Cut(resource, ":event-source-mapping:")
+	return uuid, ok
 }

@@ -33,6 +33,7 @@ type FunctionConfiguration struct {
 	LoggingConfig    *LoggingConfig        `json:"LoggingConfig,omitempty"`
 	SnapStart        *SnapStartResponse    `json:"SnapStart,omitempty"`
 	KMSKeyArn        string                `json:"KMSKeyArn,omitempty"`
+	DeadLetterConfig *DeadLetterConfig     `json:"DeadLetterConfig,omitempty"`
 	RuntimeVersion   *RuntimeVersionConfig `json:"RuntimeVersionConfig,omitempty"`
 }
 
@@ -90,7 +91,6 @@ type FunctionCode struct {
 type unsupported struct {
 	Layers                 json.RawMessage `json:"Layers"`
 	VpcConfig              json.RawMessage `json:"VpcConfig"`
-	DeadLetterConfig       json.RawMessage `json:"DeadLetterConfig"`
 	FileSystemConfigs      json.RawMessage `json:"FileSystemConfigs"`
 	ImageConfig            json.RawMessage `json:"ImageConfig"`
 	SnapStart              json.RawMessage `json:"SnapStart"`
@@ -120,6 +120,7 @@ type CreateFunctionInput struct {
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage"`
 	LoggingConfig    *LoggingConfig    `json:"LoggingConfig"`
 	KMSKeyArn        *string           `json:"KMSKeyArn"`
+	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig"`
 	unsupported
 }
 
@@ -153,6 +154,7 @@ type UpdateFunctionConfigurationInput struct {
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage"`
 	LoggingConfig    *LoggingConfig    `json:"LoggingConfig"`
 	KMSKeyArn        *string           `json:"KMSKeyArn"`
+	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig"`
 	RevisionId       string            `json:"RevisionId"`
 	unsupported
 }

@@ -234,14 +234,14 @@ func (u *unsupported) refuse() error {
 		name string
 		raw  json.RawMessage
 	}{
-		{"Layers", u.Layers}, {"VpcConfig", u.VpcConfig}, {"DeadLetterConfig", u.DeadLetterConfig},
+		{"Layers", u.Layers}, {"VpcConfig", u.VpcConfig},
 		{"FileSystemConfigs", u.FileSystemConfigs}, {"ImageConfig", u.ImageConfig},
 		{"CodeSigningConfigArn", u.CodeSigningConfigArn}, {"CapacityProviderConfig", u.CapacityProviderConfig},
 		{"DurableConfig", u.DurableConfig}, {"TenancyConfig", u.TenancyConfig}, {"PublishTo", u.PublishTo},
 	}
 	for _, f := range fields {
 		if set(f.raw) {
-			if f.name == "VpcConfig" && emptyVpc(f.raw) || f.name == "DeadLetterConfig" && strings.Contains(string(f.raw), `"TargetArn":""`) {
+			if f.name == "VpcConfig" && emptyVpc(f.raw) {
 				continue
 			}
 			return errdefs.New(errdefs.ErrInvalidParameter, "Hearth does not support %s yet; remove it from the request.", f.name)

@@ -47,6 +47,7 @@ const (
 	bucketVersions  = "hearth_versions"
 	bucketAliases   = "hearth_aliases"
 	bucketSettings  = "hearth_settings"
+	bucketMappings  = "hearth_mappings"
 	bucketCode      = "hearth_code"
 )
 
@@ -61,7 +62,10 @@ type Store struct {
 	Versions  *Table
 	Aliases   *Table
 	Settings  *Table
-	Code      *CodeStore
+	// Mappings holds event source mappings (control/mappings.go); a bucket of its
+	// own so the pollers' reconcile loop wakes for mapping changes only.
+	Mappings *Table
+	Code     *CodeStore
 }
 
 // Open starts (or connects to) NATS, creates the buckets if they are missing, and
@@ -102,6 +106,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		{&s.Versions, bucketVersions},
 		{&s.Aliases, bucketAliases},
 		{&s.Settings, bucketSettings},
+		{&s.Mappings, bucketMappings},
 	}
 	for _, t := range tables {
 		kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -154,9 +159,9 @@ func startEmbedded(cfg Config) (*server.Server, *os.File, error) {
 		DontListen: cfg.Listen == "",
 		NoSigs:     true, // hearth handles signals itself
 		NoLog:      true,
-		// Code zips are chunked by the object store; KV records are small. The
-		// default payload limit is enough, but say it so nobody lowers it.
-		MaxPayload: 1 << 20,
+		// Code zips are chunked by the object store; KV records are small; an SQS
+		// message is up to 1 MiB of body plus as much in attributes, with its headers.
+		MaxPayload: 4 << 20,
 		SyncAlways: cfg.SyncAlways,
 	}
 	if cfg.Listen != "" {
@@ -208,7 +213,7 @@ func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
 // Close stops the mirrors, drains the connection and stops the embedded server.
 func (s *Store) Close() error {
-	for _, t := range []*Table{s.Functions, s.Versions, s.Aliases, s.Settings} {
+	for _, t := range []*Table{s.Functions, s.Versions, s.Aliases, s.Settings, s.Mappings} {
 		if t != nil {
 			t.stop()
 		}
