@@ -61,6 +61,7 @@ e2e: build
 
 cli: build
 	bash test/cli/roundtrip.sh
+	bash test/cli/sqs.sh
 
 # Each fuzz target runs briefly on every `make test`; run longer with FUZZTIME=2000000x.
 # The budget is a count, not a duration: Go 1.26's coordinator can report a bare
@@ -77,6 +78,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReadRequest$$' -fuzztime=$(FUZZTIME) ./internal/agent/
 	$(GO) test -run='^$$' -fuzz='^FuzzChildConfig$$' -fuzztime=$(FUZZTIME) ./internal/sandbox/namespace/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRule$$' -fuzztime=$(FUZZTIME) ./internal/netenv/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseRequest$$' -fuzztime=$(FUZZTIME) ./internal/sqsapi/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeHandle$$' -fuzztime=$(FUZZTIME) ./internal/sqs/
+	$(GO) test -run='^$$' -fuzz='^FuzzEventMessage$$' -fuzztime=$(FUZZTIME) ./internal/async/
 
 test: test-deps build lint unit e2e cli fuzz
 

@@ -70,6 +70,16 @@ done
 show get-provisioned-concurrency-config --function-name hello-go --qualifier live --query '[Status,AllocatedProvisionedConcurrentExecutions]' --output text
 echo; echo "\$ aws lambda invoke --function-name hello-go:live ...   (a provisioned env: initialised ahead, so no Init Duration)"
 invoke hello-go:live provisioned
+sqs() { "$AWS" sqs --endpoint-url "http://$listen" "$@"; }
+echo; echo "\$ aws sqs create-queue --queue-name hello-results   (an SQS queue, served by Hearth on JetStream)"
+q=$(sqs create-queue --queue-name hello-results --query QueueUrl --output text); echo "$q"
+show put-function-event-invoke-config --function-name hello-python \
+	--destination-config '{"OnSuccess":{"Destination":"arn:aws:sqs:us-east-1:000000000000:hello-results"}}' --query DestinationConfig
+echo; echo "\$ aws lambda invoke --invocation-type Event ...   (202 once the event is stored; the success record goes to the queue)"
+lambda invoke --function-name hello-python --invocation-type Event --payload '{"name":"async"}' --cli-binary-format raw-in-base64-out \
+	"$tmp/out.json" --query StatusCode --output text
+echo; echo "\$ aws sqs receive-message --queue-url $q --wait-time-seconds 10"
+sqs receive-message --queue-url "$q" --wait-time-seconds 10 --query 'Messages[0].Body' --output text
 rm -rf "$tmp"
 echo
 echo "Hearth keeps serving on http://$listen — Ctrl-C stops it. In another shell:"

@@ -40,7 +40,7 @@ const (
 )
 
 // sections are the parts -only can name, in the order a full run measures them.
-var sections = []string{"control", "invoke", "warm", "cpushare", "parallel", "sdk", "concurrency"}
+var sections = []string{"control", "invoke", "warm", "cpushare", "parallel", "sdk", "concurrency", "async", "sqs", "esm"}
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -62,6 +62,14 @@ func run(args []string) error {
 	concFirsts := fs.Int("conc-firsts", 10, "concurrency part: on-demand cold starts and provisioned first invokes per runtime")
 	concThrottles := fs.Int("conc-throttles", 2000, "concurrency part: throttled (429) invokes, and warm invokes with and without a reservation")
 	concBurst := fs.Int("conc-burst", 50, "concurrency part: parallel first invokes, on-demand and provisioned (0: skip)")
+	asyncDrivers := fs.String("async-drivers", "gvisor,namespace", "drivers the async part measures")
+	asyncAccepts := fs.Int("async-accepts", 2000, "async part: Event invokes (and GetFunction calls) timed one by one")
+	asyncEvents := fs.Int("async-events", 5000, "async part: events sent at once and timed end to end")
+	asyncSenders := fs.Int("async-senders", 32, "async part: callers sending events at once")
+	sqsMessages := fs.Int("sqs-messages", 2000, "sqs part: messages sent and received one by one, and again by concurrent callers")
+	sqsCallers := fs.Int("sqs-callers", 16, "sqs part: concurrent callers for throughput")
+	esmDrivers := fs.String("esm-drivers", "namespace,gvisor", "drivers the esm part measures")
+	esmMessages := fs.Int("esm-messages", 300, "esm part: messages sent one at a time through an event source mapping")
 	var inv invokeBenchOptions
 	inv.addFlags(fs)
 	var sz sizeBenchOptions
@@ -101,6 +109,21 @@ func run(args []string) error {
 	}
 	if want["concurrency"] {
 		if err := benchConcurrency(self, &inv, strings.Split(*concDrivers, ","), *concFirsts, *concThrottles, *concBurst); err != nil {
+			return err
+		}
+	}
+	if want["async"] {
+		if err := benchAsync(self, &inv, strings.Split(*asyncDrivers, ","), *asyncAccepts, *asyncEvents, *asyncSenders); err != nil {
+			return err
+		}
+	}
+	if want["sqs"] {
+		if err := benchSQS(self, *sqsMessages, *sqsCallers); err != nil {
+			return err
+		}
+	}
+	if want["esm"] {
+		if err := benchESM(self, strings.Split(*esmDrivers, ","), *esmMessages); err != nil {
 			return err
 		}
 	}

@@ -78,28 +78,38 @@ type functionCounts struct {
 
 // fetchConcurrency reads the counters, as the raw answer and parsed.
 func fetchConcurrency(ctx context.Context, cf clientFlags) ([]byte, *concurrencyView, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*cf.endpoint, "/")+"/_hearth/concurrency", nil)
+	body, err := fetchView(ctx, cf, "/_hearth/concurrency")
 	if err != nil {
 		return nil, nil, err
-	}
-	if err := cf.sign(ctx, req); err != nil {
-		return nil, nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("%s: %s", resp.Header.Get("x-amzn-ErrorType"), strings.TrimSpace(string(body)))
 	}
 	var v concurrencyView
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil, nil, fmt.Errorf("the answer is not the JSON expected: %w", err)
 	}
 	return body, &v, nil
+}
+
+// fetchView GETs one of the operator's views (/_hearth/…), signed with the
+// account's key.
+func fetchView(ctx context.Context, cf clientFlags, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(*cf.endpoint, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := cf.sign(ctx, req); err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", resp.Header.Get("x-amzn-ErrorType"), strings.TrimSpace(string(body)))
+	}
+	return body, nil
 }

@@ -21,6 +21,9 @@ Usage:
   hearth invoke NAME [--payload JSON]  invoke a function, print its answer and log tail
   hearth logs NAME [--follow]          print a function's logs
   hearth concurrency                   reserved concurrency, executions in flight and throttles
+  hearth async                         asynchronous events stored, run, failed, retried
+  hearth queue create|list|send|receive|purge|delete|attributes [NAME]
+                                       SQS queues (the same endpoint speaks SQS)
 
 Run 'hearth COMMAND -h' for a command's flags.
 `
@@ -48,6 +51,10 @@ func main() {
 		err = function(os.Args[2:])
 	case "concurrency":
 		err = concurrencyCmd(os.Args[2:])
+	case "async":
+		err = asyncCmd(os.Args[2:])
+	case "queue", "queues":
+		err = queueCmd(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

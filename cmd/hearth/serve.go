@@ -43,6 +43,9 @@ func serve(args []string) error {
 	maxMemory := fs.Int("max-memory-mb", 0, "most memory (MB) all environments may have together (default 3/4 of RAM)")
 	idleTTL := fs.Duration("idle-ttl", 10*time.Minute, "reap an execution environment idle this long")
 	credsTTL := fs.Duration("credentials-ttl", daemon.DefaultCredentialsTTL, "how long the execution role's temporary credentials in each env are valid; an env retires before they expire (at least 10s; short values are for testing rotation)")
+	asyncScale := fs.Float64("async-delay-scale", 1, "multiply asynchronous invocation's retry delays and event age limits by this (1 = Lambda's: 1 and 2 min after function errors, 1 s–5 min after throttles, events live up to MaximumEventAgeInSeconds); 0.01 makes a 6 h event age 3.6 min")
+	asyncAckWait := fs.Duration("async-ack-wait", 30*time.Second, "how soon an asynchronous event whose attempt lost its server (a crash, kill -9) is taken again")
+	asyncMaxEvents := fs.Int64("async-max-events", 100000, "most asynchronous events one function may have stored; past it its Event invokes get 429")
 	freezeAfter := fs.Duration("freeze-after", 100*time.Millisecond, "freeze an execution environment idle this long (negative: never)")
 	maxInflightBody := fs.Int("max-inflight-body-mb", lambdaapi.DefaultMaxInflightBodyBytes>>20, "most request-body megabytes the API holds at once; past it requests get 429 TooManyRequestsException")
 	gcFirstRun := fs.Duration("gc-first-run", 30*time.Second, "when the first garbage collection of orphaned versions, aliases and code runs after start (then hourly)")
@@ -76,6 +79,15 @@ func serve(args []string) error {
 	}
 	if *functionPort <= 0 || *functionPort > 65535 {
 		return fmt.Errorf("--function-port %d: want 1-65535", *functionPort)
+	}
+	if *asyncScale <= 0 || *asyncScale > 100 {
+		return fmt.Errorf("--async-delay-scale %v: want more than 0 and at most 100", *asyncScale)
+	}
+	if *asyncAckWait < time.Second {
+		return fmt.Errorf("--async-ack-wait %v: want at least 1s", *asyncAckWait)
+	}
+	if *asyncMaxEvents < 1 {
+		return fmt.Errorf("--async-max-events %d: want at least 1", *asyncMaxEvents)
 	}
 	var network *netenv.Network
 	if *driverName != "none" {
@@ -126,6 +138,7 @@ func serve(args []string) error {
 		IdleTTL:              *idleTTL,
 		CredentialsTTL:       *credsTTL,
 		FreezeAfter:          *freezeAfter,
+		Async:                daemon.AsyncConfig{DelayScale: *asyncScale, AckWait: *asyncAckWait, MaxEventsPerFunction: *asyncMaxEvents},
 		MaxInflightBodyBytes: int64(*maxInflightBody) << 20,
 		Logger:               log,
 	})

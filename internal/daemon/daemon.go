@@ -16,13 +16,17 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hearthfn/hearth/internal/async"
 	"github.com/hearthfn/hearth/internal/control"
+	"github.com/hearthfn/hearth/internal/esm"
 	"github.com/hearthfn/hearth/internal/invoke"
 	"github.com/hearthfn/hearth/internal/lambdaapi"
 	"github.com/hearthfn/hearth/internal/logs"
 	"github.com/hearthfn/hearth/internal/runtimes"
 	"github.com/hearthfn/hearth/internal/sandbox"
 	"github.com/hearthfn/hearth/internal/session"
+	"github.com/hearthfn/hearth/internal/sqs"
+	"github.com/hearthfn/hearth/internal/sqsapi"
 	"github.com/hearthfn/hearth/internal/store"
 	"github.com/hearthfn/hearth/internal/worker"
 )
@@ -61,6 +65,9 @@ type Config struct {
 	ScalingRate int // new envs per function per 10 s; negative: no limit
 	IdleTTL     time.Duration
 	FreezeAfter time.Duration
+	// Async is the asynchronous invocation queue's settings (internal/async);
+	// zero values take its defaults, which are Lambda's.
+	Async AsyncConfig
 	// MaxInflightBodyBytes bounds the API's request bodies held at once; 0 takes
 	// lambdaapi's default.
 	MaxInflightBodyBytes int64
@@ -68,6 +75,16 @@ type Config struct {
 	// hourly); 0 means 30 s.
 	GCFirstRun time.Duration
 	Logger     *slog.Logger
+}
+
+// AsyncConfig tunes the asynchronous invocation queue.
+type AsyncConfig struct {
+	// DelayScale multiplies retry delays and event age limits (1 = Lambda's).
+	DelayScale float64
+	// AckWait is how soon an attempt that lost its node is taken again.
+	AckWait time.Duration
+	// MaxEventsPerFunction bounds one function's stored events.
+	MaxEventsPerFunction int64
 }
 
 // DefaultCredentialsTTL is how long an env's credentials are valid: AWS's longest
@@ -83,12 +100,17 @@ type Daemon struct {
 	pool  *worker.Pool
 	logs  *logs.Store
 	inv   *invoke.Dispatcher
+	async *async.Queue // nil on a control-only node
+	esm   *esm.Manager // event source mappings' pollers; nil on a control-only node
 	ln    net.Listener
 	srv   *http.Server
 	fsrv  *http.Server // the function-facing listener's (Config.FunctionListen), or nil
 	ready chan struct{}
 	done  chan struct{}
 	stop  context.CancelFunc
+
+	// queues is the node's SQS service (internal/sqs), served on the API's listener.
+	queues *sqs.Service
 }
 
 // New checks the configuration; nothing starts until Start.
@@ -130,11 +152,18 @@ func (d *Daemon) Start(ctx context.Context) error {
 			return fmt.Errorf("NATS credentials: %w", err)
 		}
 	}
+	// The queues open with the store: async invocation delivers to them.
+	d.queues, err = sqs.Open(ctx, sqs.Config{JetStream: st.JetStream(), Region: d.cfg.Region, AccountID: d.cfg.AccountID, Replicas: scfg.Replicas, Logger: d.log})
+	if err != nil {
+		st.Close()
+		return err
+	}
 	ccfg := control.Config{
 		Store:                st,
 		Region:               d.cfg.Region,
 		AccountID:            d.cfg.AccountID,
 		ConcurrentExecutions: d.cfg.ConcurrentExecutions,
+		QueueExists:          d.queueExists,
 	}
 	if d.cfg.Driver != nil {
 		// A node that runs functions refuses, at create time, a runtime whose
@@ -192,16 +221,41 @@ func (d *Daemon) Start(ctx context.Context) error {
 			return err
 		}
 		d.inv = invoke.New(d.ctl, d.pool, d.log, bg)
+		d.async, err = async.Open(ctx, async.Config{
+			JetStream:            st.JetStream(),
+			Registry:             d.ctl,
+			Runner:               d.inv,
+			Queues:               d.queueSender(),
+			DelayScale:           d.cfg.Async.DelayScale,
+			AckWait:              d.cfg.Async.AckWait,
+			MaxEventsPerFunction: d.cfg.Async.MaxEventsPerFunction,
+			Logger:               d.log,
+		})
+		if err != nil {
+			stop()
+			d.pool.Shutdown(ctx)
+			lg.Close(ctx)
+			st.Close()
+			return err
+		}
+		d.inv.SetEventQueue(d.async)
 	}
 	// unwind stops what Start started, for a listener that cannot be opened.
 	unwind := func() {
 		stop()
+		if d.esm != nil {
+			d.esm.Close()
+		}
+		if d.async != nil {
+			d.async.Close()
+		}
 		if d.pool != nil {
 			d.pool.Shutdown(ctx)
 		}
 		if d.logs != nil {
 			d.logs.Close(ctx)
 		}
+		d.queues.Close()
 		st.Close()
 	}
 	ln, err := net.Listen("tcp", d.cfg.Listen)
@@ -210,8 +264,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", d.cfg.Listen, err)
 	}
 	d.ln = ln
-	api := lambdaapi.New(lambdaapi.Config{Control: d.ctl, Invoke: d.inv, Logs: d.logs, Credentials: d.cfg.Credentials,
-		Sessions:             sessions,
+	queueAPI := sqsapi.New(sqsapi.Config{Queues: d.queues, Credentials: d.cfg.Credentials, Sessions: sessions, Logger: d.log})
+	api := lambdaapi.New(lambdaapi.Config{Control: d.ctl, Invoke: d.inv, Async: d.async, Logs: d.logs, Credentials: d.cfg.Credentials,
+		Sessions: sessions, SQS: queueAPI,
 		MaxInflightBodyBytes: d.cfg.MaxInflightBodyBytes, Logger: d.log})
 	d.srv = newAPIServer(api)
 	if d.cfg.FunctionListen != "" {
@@ -235,6 +290,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 			d.log.Error("API server stopped", "err", err)
 		}
 	}()
+	if d.inv != nil {
+		// Last, once the function-facing API listens: a batch right after a restart
+		// may run a function that calls it at once.
+		d.esm = d.startMappings()
+	}
 	close(d.ready)
 	return nil
 }
@@ -292,9 +352,22 @@ func (d *Daemon) NATSAddr() string { return d.st.ListenAddr() }
 // Control is the node's function registry.
 func (d *Daemon) Control() *control.Service { return d.ctl }
 
+// Queues is the node's SQS service, for async invocation's destinations and
+// dead-letter queues (and later event source mappings).
+func (d *Daemon) Queues() *sqs.Service { return d.queues }
+
 // Shutdown stops taking requests, lets those in flight finish (until ctx ends), and
 // closes the store.
 func (d *Daemon) Shutdown(ctx context.Context) error {
+	if d.esm != nil {
+		// The mappings' pollers stop before anything they use (the queues, the
+		// dispatcher, the function-facing API their functions call): batches in
+		// flight get up to 10 s to finish and be deleted; the rest reappear after
+		// their visibility timeout.
+		grace, cancel := context.WithTimeout(ctx, 10*time.Second)
+		d.esm.Shutdown(grace)
+		cancel()
+	}
 	if d.stop != nil {
 		d.stop()
 	}
@@ -302,12 +375,18 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	if d.fsrv != nil {
 		_ = d.fsrv.Shutdown(ctx)
 	}
+	if d.queues != nil {
+		// Long polls answer now instead of holding the shutdown for up to 20 s.
+		d.queues.Close()
+	}
 	if d.srv != nil {
 		err = d.srv.Shutdown(ctx)
 		<-d.done
 	}
-	if d.inv != nil {
-		d.inv.Wait()
+	if d.async != nil {
+		// Attempts in flight end (their envs are stopped below if they do not) and
+		// their events go back to the stream for the next start.
+		d.async.Close()
 	}
 	if d.pool != nil {
 		d.pool.Shutdown(ctx)
@@ -319,6 +398,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	// setup processes) release them here.
 	if c, ok := d.cfg.Driver.(io.Closer); ok {
 		_ = c.Close()
+	}
+	if d.queues != nil {
+		d.queues.Close()
 	}
 	if d.st != nil {
 		d.st.Close()

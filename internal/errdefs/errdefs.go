@@ -33,6 +33,7 @@ var (
 	ErrUnsupportedMedia          = &Kind{"UnsupportedMediaTypeException", http.StatusUnsupportedMediaType}
 	ErrCodeStorageExceeded       = &Kind{"CodeStorageExceededException", http.StatusBadRequest}
 	ErrService                   = &Kind{"ServiceException", http.StatusInternalServerError}
+	ErrRecursiveInvocation       = &Kind{"RecursiveInvocationException", http.StatusBadRequest}
 	// ErrNotImplemented marks an operation of the Lambda API that Hearth does not
 	// implement yet. 501 is not retried by the SDKs, so the caller sees it at once.
 	ErrNotImplemented = &Kind{"NotImplementedException", http.StatusNotImplemented}

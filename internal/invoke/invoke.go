@@ -1,20 +1,25 @@
 // Package invoke is the dispatcher between the Lambda API and the worker: it
 // resolves a qualifier to the version that runs (with an alias's weighted routing),
-// checks the invocation's shape and limits, and runs it synchronously or in the
-// background, within the account's and the function's concurrency
-// (concurrency.go); durable async queueing comes next.
+// checks the invocation's shape and limits, and runs it within the account's and the
+// function's concurrency (concurrency.go) — at once for RequestResponse, or, for an
+// Event, once the durable queue (internal/async) hands the event back.
 package invoke
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/hearthfn/hearth/internal/async"
 	"github.com/hearthfn/hearth/internal/control"
 	"github.com/hearthfn/hearth/internal/errdefs"
 	"github.com/hearthfn/hearth/internal/worker"
@@ -23,7 +28,7 @@ import (
 // Lambda's payload limits.
 const (
 	MaxSyncPayload  = 6 * 1024 * 1024
-	MaxAsyncPayload = 256 * 1024
+	MaxAsyncPayload = async.MaxPayload
 	maxClientCtx    = 3583
 	logTailBytes    = 4096
 )
@@ -36,6 +41,12 @@ type Registry interface {
 	CodeInUse() (stamp [3]uint64, used map[string]bool)
 	ProvisionedTargets() ([]control.ProvisionedTarget, error)
 	ProvisionedStamp() [4]uint64
+	RecursiveLoop(functionName string) (string, error)
+}
+
+// EventQueue stores Event invocations until they have run (*async.Queue).
+type EventQueue interface {
+	Enqueue(ctx context.Context, e *async.Event) error
 }
 
 // Runner runs invocations on execution environments (*worker.Pool).
@@ -58,16 +69,16 @@ type Dispatcher struct {
 	pool    Runner
 	log     *slog.Logger
 	counter Counter
+	events  EventQueue // nil until SetEventQueue: Event invokes are refused
 
-	async sync.WaitGroup
-	stop  context.Context
+	stop context.Context
 
 	provKick chan struct{}
 	provMu   sync.Mutex
 	provErr  map[string]provisionFailure // by config id: why this host cannot provision it
 }
 
-// New returns a dispatcher. Background (Event) invocations stop when stop ends.
+// New returns a dispatcher. Its background work stops when stop ends.
 func New(ctl Registry, pool Runner, log *slog.Logger, stop context.Context) *Dispatcher {
 	if log == nil {
 		log = slog.Default()
@@ -78,6 +89,10 @@ func New(ctl Registry, pool Runner, log *slog.Logger, stop context.Context) *Dis
 	go d.provisioner()
 	return d
 }
+
+// SetEventQueue is where Event invocations are stored. The queue runs them through
+// RunEvent, so it is built after the dispatcher.
+func (d *Dispatcher) SetEventQueue(q EventQueue) { d.events = q }
 
 // pruneCodeEvery is how often the dispatcher looks for registry changes that may
 // have left unpacked code unused.
@@ -119,7 +134,10 @@ type Input struct {
 	InvocationType string // RequestResponse (default), Event, DryRun
 	LogType        string // None (default), Tail
 	ClientContext  string // base64 JSON
-	Payload        []byte
+	// TraceHeader is the caller's X-Amzn-Trace-Id: a function's SDK sends the
+	// trace id of its own invocation, whose Lineage counts the request chain.
+	TraceHeader string
+	Payload     []byte
 }
 
 // Output is what the caller gets.
@@ -165,22 +183,36 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := versionOf(t)
-	req := &worker.Request{RequestID: in.RequestID, Payload: in.Payload, ClientContext: in.ClientContext}
-	if len(req.Payload) == 0 {
-		req.Payload = []byte("{}")
-	}
+	lineage := async.LineageOf(in.TraceHeader) + 1
 	switch in.InvocationType {
 	case "DryRun":
 		return &Output{StatusCode: http.StatusNoContent, ExecutedVersion: t.Version}, nil
 	case "Event":
-		req.Payload = append([]byte(nil), req.Payload...)
-		d.async.Add(1)
-		go func() {
-			defer d.async.Done()
-			d.runAsync(v, req)
-		}()
-		return &Output{StatusCode: http.StatusAccepted, ExecutedVersion: t.Version}, nil
+		if d.events == nil {
+			return nil, errdefs.New(errdefs.ErrService, "This server does not queue asynchronous invocations.")
+		}
+		err := d.events.Enqueue(ctx, &async.Event{
+			RequestID:     in.RequestID,
+			FunctionName:  t.FunctionName,
+			Qualifier:     qualifierOf(t.FunctionArn),
+			Payload:       in.Payload,
+			ClientContext: in.ClientContext,
+			Lineage:       lineage,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &Output{StatusCode: http.StatusAccepted}, nil
+	}
+	if lineage > maxLineage {
+		if loop, err := d.ctl.RecursiveLoop(t.FunctionName); err == nil && loop != "Allow" {
+			return nil, errdefs.New(errdefs.ErrRecursiveInvocation, "Lambda detected a recursive loop: this request chain has invoked functions %d times. Set the function's recursive loop detection to Allow (PutFunctionRecursionConfig) if the loop is intended.", lineage-1)
+		}
+	}
+	v := versionOf(t)
+	req := &worker.Request{RequestID: in.RequestID, Payload: in.Payload, ClientContext: in.ClientContext, TraceID: traceID(in.RequestID, lineage)}
+	if len(req.Payload) == 0 {
+		req.Payload = []byte("{}")
 	}
 	l, err := d.ctl.ConcurrencyLimits(t.FunctionName)
 	if err != nil {
@@ -250,50 +282,47 @@ func (d *Dispatcher) run(ctx context.Context, v *worker.Version, req *worker.Req
 	return res, err
 }
 
-// Throttled asynchronous invocations wait and retry, as on Lambda: backing off from
-// 1 s to 5 min, for at most the event's maximum age (6 h). A function whose
-// reservation is 0 takes none. (The event lives in memory until durable queueing.)
-const (
-	maxEventAge     = 6 * time.Hour
-	maxThrottleWait = 5 * time.Minute
-)
+// maxLineage is Lambda's recursive loop limit: a request chain stops after this
+// many invocations.
+const maxLineage = 16
 
-// runAsync runs an Event invocation once its function's limits, scaling rate and
-// the host's capacity allow it, or gives it up.
-func (d *Dispatcher) runAsync(v *worker.Version, req *worker.Request) {
-	fn := v.FunctionName
-	delay := time.Second
-	deadline := time.Now().Add(maxEventAge)
-	for {
-		l, err := d.ctl.ConcurrencyLimits(fn)
-		if err == nil {
-			if l.HasReserved && l.Reserved == 0 {
-				d.log.Warn("async invocation dropped: the function's reserved concurrency is 0", "function", fn, "requestId", req.RequestID, "condition", "ZeroReservedConcurrency")
-				return
-			}
-			ctx, cancel := context.WithTimeout(d.stop, time.Duration(v.TimeoutSec)*time.Second+initGrace)
-			_, err = d.run(ctx, v, req, l)
-			cancel()
-			if err == nil {
-				return
-			}
-			if !errors.Is(err, errdefs.ErrTooManyRequests) {
-				d.log.Warn("async invocation failed", "function", fn, "requestId", req.RequestID, "err", err)
-				return
-			}
-		}
-		if time.Now().Add(delay).After(deadline) {
-			d.log.Warn("async invocation dropped: throttled until its maximum age", "function", fn, "requestId", req.RequestID, "condition", "EventAgeExceeded")
-			return
-		}
-		select {
-		case <-d.stop.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, maxThrottleWait)
+// RunEvent runs one attempt of a queued Event invocation of t, like a synchronous
+// invoke: a provisioned env first, else within the function's concurrency. The
+// queue decides what a throttle or a function error leads to.
+func (d *Dispatcher) RunEvent(ctx context.Context, t *control.InvokeTarget, e *async.Event) (*async.Result, error) {
+	l, err := d.ctl.ConcurrencyLimits(t.FunctionName)
+	if err != nil {
+		return nil, err
 	}
+	req := &worker.Request{RequestID: e.RequestID, Payload: e.Payload, ClientContext: e.ClientContext, TraceID: traceID(e.RequestID, e.Lineage)}
+	if len(req.Payload) == 0 {
+		req.Payload = []byte("{}")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(t.TimeoutSec)*time.Second+initGrace)
+	defer cancel()
+	res, err := d.run(ctx, versionOf(t), req, l)
+	if err != nil {
+		return nil, err
+	}
+	return &async.Result{Payload: res.Payload, FunctionError: res.FunctionError, ExecutedVersion: res.ExecutedVersion}, nil
 }
 
-// Wait blocks until background invocations finish.
-func (d *Dispatcher) Wait() { d.async.Wait() }
+// qualifierOf is the qualifier of a function ARN, "" when it has none.
+func qualifierOf(arn string) string {
+	parts := strings.Split(arn, ":")
+	if len(parts) == 8 {
+		return parts[7]
+	}
+	return ""
+}
+
+// traceID is the X-Ray trace id an invocation gets (Lambda-Runtime-Trace-Id, the
+// runtime's _X_AMZN_TRACE_ID). Hearth records no traces; the id is there for its
+// Lineage field, which the SDKs in the function copy into the calls it makes, so a
+// loop through Invoke or a queue is counted.
+func traceID(requestID string, lineage int) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	sum := sha256.Sum256([]byte(requestID))
+	return fmt.Sprintf("Root=1-%08x-%x;Parent=%x;Sampled=0;Lineage=%x:%d", time.Now().Unix(), b[:], sum[:8], sum[8:12], lineage)
+}

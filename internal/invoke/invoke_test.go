@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearthfn/hearth/internal/async"
 	"github.com/hearthfn/hearth/internal/control"
 	"github.com/hearthfn/hearth/internal/errdefs"
 	"github.com/hearthfn/hearth/internal/worker"
@@ -47,6 +48,21 @@ func (r *fakeRegistry) CodeInUse() ([3]uint64, map[string]bool) {
 func (r *fakeRegistry) ProvisionedTargets() ([]control.ProvisionedTarget, error) { return nil, nil }
 
 func (r *fakeRegistry) ProvisionedStamp() [4]uint64 { return [4]uint64{} }
+
+func (r *fakeRegistry) RecursiveLoop(string) (string, error) { return "Terminate", nil }
+
+// fakeQueue keeps what Event invokes enqueue.
+type fakeQueue struct {
+	mu     sync.Mutex
+	events []*async.Event
+}
+
+func (q *fakeQueue) Enqueue(ctx context.Context, e *async.Event) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.events = append(q.events, e)
+	return nil
+}
 
 func (f *fakeRunner) InvokeProvisioned(context.Context, *worker.Version, *worker.Request) (*worker.Result, bool, error) {
 	return nil, false, nil
@@ -149,23 +165,32 @@ func TestDispatcherInvocationTypes(t *testing.T) {
 		t.Fatalf("DryRun: %+v, %v", out, err)
 	}
 
-	// Event: 202 at once; the payload is the dispatcher's own copy.
-	payload := []byte(`{"e":1}`)
-	out, err = d.Invoke(context.Background(), &Input{RequestID: "r4", FunctionName: "fn", InvocationType: "Event", Payload: payload})
+	// Event: stored in the queue, then 202; the queue runs it later through
+	// RunEvent (internal/async's tests and test/e2e cover that).
+	q := &fakeQueue{}
+	d.SetEventQueue(q)
+	out, err = d.Invoke(context.Background(), &Input{RequestID: "r4", FunctionName: "fn", InvocationType: "Event", Payload: []byte(`{"e":1}`),
+		TraceHeader: "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=a87bd80c:3"})
 	if err != nil || out.StatusCode != http.StatusAccepted {
 		t.Fatalf("Event: %+v, %v", out, err)
 	}
-	copy(payload, "XXXXXXX")
-	select {
-	case <-r.ran:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the Event invocation never ran")
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.events) != 1 {
+		t.Fatalf("%d events queued; want 1", len(q.events))
 	}
-	d.Wait()
+	if e := q.events[0]; e.RequestID != "r4" || e.FunctionName != "fn" || string(e.Payload) != `{"e":1}` || e.Lineage != 4 {
+		t.Fatalf("queued event %+v; want r4 of fn with its payload and lineage 4 (the caller's 3, plus this one)", e)
+	}
+	res, err := d.RunEvent(context.Background(), &control.InvokeTarget{FunctionName: "fn", Version: "$LATEST", TimeoutSec: 3, CodeKey: "c1", ConfigID: "cfg"}, q.events[0])
+	<-r.ran
+	if err != nil || string(res.Payload) != `{"e":1}` || res.FunctionError != "" {
+		t.Fatalf("RunEvent: %+v, %v", res, err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.calls) != 3 || string(r.calls[2].Payload) != `{"e":1}` {
-		t.Fatalf("calls: %d, the Event's payload %q", len(r.calls), r.calls[len(r.calls)-1].Payload)
+	if len(r.calls) != 3 || r.calls[2].RequestID != "r4" || !strings.Contains(r.calls[2].TraceID, ";Lineage=") || !strings.HasSuffix(r.calls[2].TraceID, ":4") {
+		t.Fatalf("calls: %d, the Event's request %+v; want r4 with a trace id of lineage 4", len(r.calls), r.calls[len(r.calls)-1])
 	}
 }
 

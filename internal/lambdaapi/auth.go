@@ -1,7 +1,6 @@
 package lambdaapi
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -23,24 +22,6 @@ import (
 
 // caller is who signed a request: nil for the account's long-term key.
 type caller = *session.Identity
-
-// sessionLookup adapts the issuer to the verifier: the secret that signs for a
-// session token, or the AWS error its refusal is.
-func sessionLookup(iss *session.Issuer) func(string, string) (string, error) {
-	if iss == nil {
-		return nil
-	}
-	return func(id, token string) (string, error) {
-		_, secret, err := iss.Check(id, token)
-		switch {
-		case errors.Is(err, session.ErrExpired):
-			return "", fmt.Errorf("%w: %v", sigv4.ErrExpiredToken, err)
-		case err != nil:
-			return "", fmt.Errorf("%w: %v", sigv4.ErrUnrecognizedClient, err)
-		}
-		return secret, nil
-	}
-}
 
 // callerOf returns the identity of a verified signature.
 func (s *Server) callerOf(sig *sigv4.Signature) (caller, error) {

@@ -49,21 +49,31 @@ type provisionedLine struct {
 	Requested, Allocated, Available, Busy int
 }
 
-func (s *Server) serveConcurrency(w http.ResponseWriter, r *http.Request) {
+// operatorView checks a GET of one of the operator's views (/_hearth/…): signed
+// with the account's key (an env's credentials may not read counters), on a node
+// that runs invocations. It has answered the request when it returns false.
+func (s *Server) operatorView(w http.ResponseWriter, r *http.Request, what string) bool {
 	sig, err := s.verifier.VerifyHeaders(r)
 	if err == nil {
 		_, err = sig.VerifyBody(nil)
 	}
 	if err != nil {
 		s.writeError(w, r, authError(err))
-		return
+		return false
 	}
 	if sig.SessionToken() != "" {
-		s.writeError(w, r, errdefs.New(errdefs.ErrAccessDenied, "An execution role's temporary credentials cannot read the concurrency counters."))
-		return
+		s.writeError(w, r, errdefs.New(errdefs.ErrAccessDenied, "An execution role's temporary credentials cannot read the %s counters.", what))
+		return false
 	}
 	if s.inv == nil {
 		s.writeError(w, r, errdefs.New(errdefs.ErrNotImplemented, "This Hearth node runs no invocations."))
+		return false
+	}
+	return true
+}
+
+func (s *Server) serveConcurrency(w http.ResponseWriter, r *http.Request) {
+	if !s.operatorView(w, r, "concurrency") {
 		return
 	}
 	settings, err := s.ctl.GetAccountSettings(r.Context())

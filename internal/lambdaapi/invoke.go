@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/hearthfn/hearth/internal/errdefs"
 	"github.com/hearthfn/hearth/internal/invoke"
 )
 
@@ -25,6 +26,7 @@ func (s *Server) registerInvoke(d *invoke.Dispatcher) {
 			InvocationType: rq.header.Get("X-Amz-Invocation-Type"),
 			LogType:        rq.header.Get("X-Amz-Log-Type"),
 			ClientContext:  rq.header.Get("X-Amz-Client-Context"),
+			TraceHeader:    rq.header.Get("X-Amzn-Trace-Id"),
 			Payload:        rq.body,
 		})
 		if err != nil {
@@ -46,4 +48,28 @@ func (s *Server) registerInvoke(d *invoke.Dispatcher) {
 		h.Set("Content-Length", strconv.Itoa(len(out.Payload)))
 		return &rawResponse{status: out.StatusCode, header: h, body: out.Payload}, nil
 	})
+	// InvokeAsync is the deprecated form of an Event invoke (the AWS CLI's
+	// invoke-async): the body is the event, 256 KB at most, and the answer 202
+	// with {"Status":202}. It goes through the same durable queue.
+	s.handle("InvokeAsync", func(ctx context.Context, rq *request) (any, error) {
+		if len(rq.body) > maxInvokeAsyncArgs {
+			return nil, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the InvokeAsync operation", maxInvokeAsyncArgs)
+		}
+		if _, err := d.Invoke(ctx, &invoke.Input{
+			RequestID:      rq.id,
+			FunctionName:   rq.param("FunctionName"),
+			InvocationType: "Event",
+			TraceHeader:    rq.header.Get("X-Amzn-Trace-Id"),
+			Payload:        rq.body,
+		}); err != nil {
+			return nil, err
+		}
+		h := http.Header{"Content-Type": {"application/json"}}
+		body := []byte(`{"Status":202}`)
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		return &rawResponse{status: http.StatusAccepted, header: h, body: body}, nil
+	})
 }
+
+// maxInvokeAsyncArgs is InvokeAsync's payload limit (it kept the old 256 KB).
+const maxInvokeAsyncArgs = 256 * 1024

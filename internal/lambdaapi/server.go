@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hearthfn/hearth/internal/async"
 	"github.com/hearthfn/hearth/internal/control"
 	"github.com/hearthfn/hearth/internal/errdefs"
 	"github.com/hearthfn/hearth/internal/invoke"
@@ -38,8 +39,13 @@ type Config struct {
 	Sessions *session.Issuer
 	// Invoke runs invocations; nil leaves Invoke unimplemented (a control-only node).
 	Invoke *invoke.Dispatcher
+	// Async is the node's asynchronous invocation queue, for its view; nil on a
+	// control-only node.
+	Async *async.Queue
 	// Logs serves function logs on /_hearth/logs/; nil when the node runs no worker.
 	Logs *logs.Store
+	// SQS serves the queue API (internal/sqsapi) on the same listener; nil: none.
+	SQS http.Handler
 	// MaxInflightBodyBytes bounds the request-body bytes held at once, over all
 	// requests (serve's --max-inflight-body-mb); 0 = DefaultMaxInflightBodyBytes.
 	MaxInflightBodyBytes int64
@@ -55,6 +61,8 @@ type Server struct {
 	sts      *sigv4.Verifier // the same keys, for STS's scope
 	sessions *session.Issuer
 	inv      *invoke.Dispatcher // nil on a control-only node
+	sqs      http.Handler       // the queue API, or nil
+	async    *async.Queue       // nil on a control-only node
 	codeKey  []byte             // signs code download URLs
 	log      *slog.Logger
 	now      func() time.Time
@@ -93,6 +101,8 @@ func New(cfg Config) *Server {
 		logs:     cfg.Logs,
 		sessions: cfg.Sessions,
 		inv:      cfg.Invoke,
+		sqs:      cfg.SQS,
+		async:    cfg.Async,
 		log:      cfg.Logger,
 		now:      cfg.Now,
 	}
@@ -114,7 +124,7 @@ func New(cfg Config) *Server {
 			return secret, ok
 		},
 		Now:     s.now,
-		Session: sessionLookup(cfg.Sessions),
+		Session: cfg.Sessions.SigV4Lookup(),
 	}
 	s.sts = &sigv4.Verifier{Region: s.verifier.Region, Service: "sts", Lookup: s.verifier.Lookup, Now: s.now, Session: s.verifier.Session}
 	// Code URLs are signed with a key derived from the first secret, so they stay
@@ -136,6 +146,8 @@ func New(cfg Config) *Server {
 	s.registerAliases()
 	s.registerConcurrency()
 	s.registerProvisioned()
+	s.registerEventInvoke()
+	s.registerMappings()
 	s.registerTags()
 	s.registerAccount()
 	if cfg.Invoke != nil {
@@ -170,6 +182,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case r.URL.Path == concurrencyPath && r.Method == http.MethodGet:
 		s.serveConcurrency(w, r)
+		return
+	case r.URL.Path == asyncPath && r.Method == http.MethodGet:
+		s.serveAsync(w, r)
+		return
+	case s.sqs != nil && isSQSRequest(r):
+		s.sqs.ServeHTTP(w, r)
 		return
 	case r.URL.Path == "/" && isSTSRequest(r):
 		s.serveSTS(w, r, reqID)

@@ -47,10 +47,11 @@ func (p *Pool) lambdaEnv(v *Version, rt runtimes.Runtime, logStream, initType st
 	} {
 		envs[k] = val
 	}
-	for _, name := range []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS"} {
+	for _, name := range []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_SQS"} {
 		if _, own := v.Environment[name]; !own && p.cfg.Endpoint != "" {
 			// The service-specific endpoint variables current SDKs honour: unmodified
-			// code that invokes a function or asks STS who it is reaches Hearth.
+			// code that invokes a function, asks STS who it is or uses a queue
+			// reaches Hearth.
 			envs[name] = p.cfg.Endpoint
 		}
 	}

@@ -228,9 +228,8 @@ func TestValidation(t *testing.T) {
 		wantAPIError(t, err, "NotImplementedException", 501, "AddPermission")
 		_, err = c.ListLayers(ctxT(t), &lambda.ListLayersInput{})
 		wantAPIError(t, err, "NotImplementedException", 501, "ListLayers")
-		_, err = c.CreateEventSourceMapping(ctxT(t), &lambda.CreateEventSourceMappingInput{FunctionName: aws.String(name),
-			EventSourceArn: aws.String("arn:aws:sqs:us-east-1:000000000000:q")})
-		wantAPIError(t, err, "NotImplementedException", 501, "CreateEventSourceMapping")
+		_, err = c.CreateFunctionUrlConfig(ctxT(t), &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String(name), AuthType: "NONE"})
+		wantAPIError(t, err, "NotImplementedException", 501, "CreateFunctionUrlConfig")
 		_, err = c.GetPolicy(ctxT(t), &lambda.GetPolicyInput{FunctionName: aws.String(name)})
 		wantAPIError(t, err, "NotImplementedException", 501, "GetPolicy")
 		// These servers run with --sandbox none: a control-plane-only node.
