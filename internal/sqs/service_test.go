@@ -188,7 +188,10 @@ func TestFIFO(t *testing.T) {
 	}
 	var got []string
 	for range 3 {
-		ms := receive(t, s, &ReceiveMessageInput{QueueName: "f.fifo", MaxNumberOfMessages: 10})
+		// A long poll: the previous message's delete lets the next one go, and a
+		// short poll right after it may sample the queue before that (as SQS's
+		// short polls may).
+		ms := receive(t, s, &ReceiveMessageInput{QueueName: "f.fifo", MaxNumberOfMessages: 10, WaitTimeSeconds: i32(5)})
 		if len(ms) == 0 {
 			t.Fatal("nothing received")
 		}
