@@ -57,7 +57,7 @@ unit: build
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
 e2e: build
-	$(GO) test -race -count=1 ./test/e2e/...
+	$(GO) test -race -count=1 -timeout 30m ./test/e2e/...
 
 cli: build
 	bash test/cli/roundtrip.sh

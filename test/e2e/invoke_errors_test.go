@@ -243,8 +243,9 @@ func TestInvokeTypes(t *testing.T) {
 			}
 			return nil
 		})
-		// Asynchronous payloads are limited to 256 KB.
-		big := []byte(`{"pad":"` + strings.Repeat("p", 256*1024) + `"}`)
+		// Asynchronous payloads are limited to 1 MB (Lambda's limit since 2025;
+		// 256 KB before).
+		big := []byte(`{"pad":"` + strings.Repeat("p", 1<<20) + `"}`)
 		_, err := s.client().Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String(name), InvocationType: types.InvocationTypeEvent, Payload: big})
 		wantAPIError(t, err, "RequestTooLargeException", http.StatusRequestEntityTooLarge)
 
