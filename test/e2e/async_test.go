@@ -66,7 +66,7 @@ func asyncServer(t *testing.T, extra ...string) *server {
 // returns its URL and ARN.
 func queueWithARN(t testing.TB, s *server, prefix string, attrs map[string]string) (url, arn string) {
 	t.Helper()
-	c := s.sqsClient()
+	c := s.sqsRetryingClient()
 	_, url = createQueue(t, c, prefix, attrs)
 	out, err := c.GetQueueAttributes(ctxT(t), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
 	if err != nil {
@@ -79,7 +79,7 @@ func queueWithARN(t testing.TB, s *server, prefix string, attrs map[string]strin
 // or timeout passed.
 func drainQueue(t testing.TB, s *server, url string, want int, timeout time.Duration) []sqstypes.Message {
 	t.Helper()
-	c := s.sqsClient()
+	c := s.sqsRetryingClient()
 	var got []sqstypes.Message
 	deadline := time.Now().Add(timeout)
 	for len(got) < want && time.Now().Before(deadline) {
@@ -640,7 +640,7 @@ func TestAsyncRecursionThroughAQueue(t *testing.T) {
 		in.Environment = &types.Environment{Variables: map[string]string{"RECORD_QUEUE": recURL, "LOOP_QUEUE": loopURL}}
 	})
 	createMapping(t, s, &lambda.CreateEventSourceMappingInput{EventSourceArn: aws.String(loopARN), FunctionName: aws.String(fn), BatchSize: aws.Int32(1)})
-	if _, err := s.sqsClient().SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(loopURL), MessageBody: aws.String("around")}); err != nil {
+	if _, err := s.sqsRetryingClient().SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(loopURL), MessageBody: aws.String("around")}); err != nil {
 		t.Fatal(err)
 	}
 	got := drainQueue(t, s, recURL, 16, 90*time.Second)

@@ -55,7 +55,7 @@ var kindESM = fnKind{short: "esm", runtime: types.RuntimePython312, handler: "la
 
 func esmSend(t testing.TB, s *server, url string, bodies ...string) {
 	t.Helper()
-	c := s.sqsClient()
+	c := s.sqsRetryingClient()
 	for i := 0; i < len(bodies); i += 10 {
 		var entries []sqstypes.SendMessageBatchRequestEntry
 		for j := i; j < min(i+10, len(bodies)); j++ {
@@ -159,7 +159,7 @@ func waitMappingState(t testing.TB, s *server, uuid, state string) {
 // queueCounts is ApproximateNumberOfMessages and …NotVisible.
 func queueCounts(t testing.TB, s *server, url string) (visible, inflight string) {
 	t.Helper()
-	a, err := s.sqsClient().GetQueueAttributes(ctxT(t), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{
+	a, err := s.sqsRetryingClient().GetQueueAttributes(ctxT(t), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{
 		sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +321,7 @@ func TestEventSourceMappingDelivery(t *testing.T) {
 		url, arn := queueWithARN(t, s, "esmshape", nil)
 		m := createMapping(t, s, &lambda.CreateEventSourceMappingInput{EventSourceArn: aws.String(arn), FunctionName: aws.String(fn), BatchSize: aws.Int32(1)})
 		defer c.DeleteEventSourceMapping(ctxT(t), &lambda.DeleteEventSourceMappingInput{UUID: m.UUID})
-		sent, err := s.sqsClient().SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(`{"hello":"world"}`),
+		sent, err := s.sqsRetryingClient().SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(`{"hello":"world"}`),
 			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
 				"Author": {DataType: aws.String("String"), StringValue: aws.String("John Grisham")},
 				"Blob":   {DataType: aws.String("Binary"), BinaryValue: []byte{1, 2, 3}},
@@ -380,7 +380,7 @@ func TestEventSourceMappingDelivery(t *testing.T) {
 		m := createMapping(t, s, &lambda.CreateEventSourceMappingInput{EventSourceArn: aws.String(arn), FunctionName: aws.String(fn), BatchSize: aws.Int32(1)})
 		defer c.DeleteEventSourceMapping(ctxT(t), &lambda.DeleteEventSourceMappingInput{UUID: m.UUID})
 		send := func(body string, lineage int) {
-			_, err := s.sqsClient().SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body),
+			_, err := s.sqsRetryingClient().SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body),
 				MessageSystemAttributes: map[string]sqstypes.MessageSystemAttributeValue{"AWSTraceHeader": {DataType: aws.String("String"),
 					StringValue: aws.String(fmt.Sprintf("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0;Lineage=a87bd80c:%d", lineage))}}})
 			if err != nil {
@@ -516,7 +516,7 @@ func TestEventSourceMappingDelivery(t *testing.T) {
 	// A FIFO queue's messages arrive in order, with their FIFO attributes.
 	t.Run("FIFO", func(t *testing.T) {
 		fifoName := uniqueName("esmfifo") + ".fifo"
-		out, err := s.sqsClient().CreateQueue(ctxT(t), &sqs.CreateQueueInput{QueueName: aws.String(fifoName), Attributes: map[string]string{"FifoQueue": "true"}})
+		out, err := s.sqsRetryingClient().CreateQueue(ctxT(t), &sqs.CreateQueueInput{QueueName: aws.String(fifoName), Attributes: map[string]string{"FifoQueue": "true"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -524,7 +524,7 @@ func TestEventSourceMappingDelivery(t *testing.T) {
 		m := createMapping(t, s, &lambda.CreateEventSourceMappingInput{EventSourceArn: aws.String(arn), FunctionName: aws.String(fn), Enabled: aws.Bool(false)})
 		defer c.DeleteEventSourceMapping(ctxT(t), &lambda.DeleteEventSourceMappingInput{UUID: m.UUID})
 		for i := 1; i <= 3; i++ {
-			if _, err := s.sqsClient().SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: out.QueueUrl, MessageBody: aws.String(fmt.Sprint("f", i)),
+			if _, err := s.sqsRetryingClient().SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: out.QueueUrl, MessageBody: aws.String(fmt.Sprint("f", i)),
 				MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String(fmt.Sprint("d", i))}); err != nil {
 				t.Fatal(err)
 			}
@@ -639,7 +639,7 @@ func TestEventSourceMappingDurabilityKill9(t *testing.T) {
 			for j := i; j < i+10; j++ {
 				entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(fmt.Sprint("msg-", j))})
 			}
-			out, err := s.sqsClient().SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
+			out, err := s.sqsRetryingClient().SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
 			if err != nil || len(out.Failed) > 0 {
 				t.Errorf("SendMessageBatch: %v %v", err, out)
 				return

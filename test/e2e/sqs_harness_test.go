@@ -23,14 +23,21 @@ import (
 )
 
 // sqsClient is an SQS client (AWS JSON protocol) for s, retries off.
-func (s *server) sqsClient() *awssqs.Client {
+func (s *server) sqsClient() *awssqs.Client { return s.sqsClientWith(aws.NopRetryer{}) }
+
+// sqsRetryingClient retries throttles and transient errors as a real application
+// would (nil: the SDK's standard retryer), for tests that move many messages on a
+// loaded host and assert what arrives, not how each call went.
+func (s *server) sqsRetryingClient() *awssqs.Client { return s.sqsClientWith(nil) }
+
+func (s *server) sqsClientWith(retryer aws.Retryer) *awssqs.Client {
 	return awssqs.New(awssqs.Options{
 		Region:       region,
 		BaseEndpoint: aws.String(s.url()),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: s.keyID, SecretAccessKey: s.secret, Source: "hearth-e2e"}, nil
 		}),
-		Retryer:    aws.NopRetryer{},
+		Retryer:    retryer,
 		HTTPClient: awshttp.NewBuildableClient().WithTimeout(2 * callTimeout),
 	})
 }
