@@ -272,3 +272,24 @@ func TestDispatcherPrunesCodeOnChange(t *testing.T) {
 	reg.mu.Unlock()
 	wait(4)
 }
+
+// A synchronous invoke that would be a request chain's 17th invocation is refused,
+// as Lambda's loop detection refuses it; the 16th runs.
+func TestDispatcherStopsRecursiveLoops(t *testing.T) {
+	r := &fakeRunner{ran: make(chan struct{}, 1)}
+	d, _ := newDispatcher(t, r)
+	_, err := d.Invoke(context.Background(), &Input{RequestID: "r1", FunctionName: "fn", TraceHeader: "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=a87bd80c:16"})
+	if !errors.Is(err, errdefs.ErrRecursiveInvocation) {
+		t.Fatalf("the 17th invocation of a chain: %v; want RecursiveInvocationException", err)
+	}
+	out, err := d.Invoke(context.Background(), &Input{RequestID: "r2", FunctionName: "fn", TraceHeader: "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=a87bd80c:15"})
+	<-r.ran
+	if err != nil || out.StatusCode != http.StatusOK {
+		t.Fatalf("the 16th invocation of a chain: %+v, %v", out, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if got := r.calls[0].TraceID; !strings.HasSuffix(got, ":16") {
+		t.Fatalf("the 16th invocation's trace id %q; want Lineage …:16", got)
+	}
+}
