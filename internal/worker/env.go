@@ -43,15 +43,20 @@ var allowed = map[state][]state{
 
 // env is one execution environment.
 type env struct {
-	id         string
-	key        string // Version.ConfigID
-	fnVersion  string // FunctionName + ":" + Version, for draining
-	codeKey    string // Version.CodeKey: its unpacked code is not pruned while the env lives
-	memMB      int
-	prov       *provision // the provisioned concurrency config it was started for; nil: on-demand
-	logStream  string
-	sb         sandbox.Sandbox
-	stream     io.ReadWriteCloser
+	id        string
+	key       string // Version.ConfigID
+	fnVersion string // FunctionName + ":" + Version, for draining
+	codeKey   string // Version.CodeKey: its unpacked code is not pruned while the env lives
+	memMB     int
+	prov      *provision // the provisioned concurrency config it was started for; nil: on-demand
+	logStream string
+	sb        sandbox.Sandbox
+	stream    io.ReadWriteCloser
+	// booted is closed once start has set sb and stream, or has given up before
+	// it had a sandbox (sb stays nil). Shutdown waits on it: an env still booting
+	// when the server stops has nothing to send a frame to yet.
+	booted     chan struct{}
+	bootClose  sync.Once
 	wmu        sync.Mutex // serialises frame writes
 	frames     chan *agentproto.Frame
 	readerDone chan struct{}
@@ -92,6 +97,9 @@ func (e *env) setState(next state) error {
 	}
 	return fmt.Errorf("env %s: illegal transition %s → %s", e.id, e.st, next)
 }
+
+// bootDone closes booted (once).
+func (e *env) bootDone() { e.bootClose.Do(func() { close(e.booted) }) }
 
 // send writes one frame to hearth-init.
 func (e *env) send(kind agentproto.Kind, header any, body []byte) error {

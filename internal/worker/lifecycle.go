@@ -72,6 +72,11 @@ func (p *Pool) reap() {
 
 // shutdown asks hearth-init to stop the runtime (its shutdown phase), then kills.
 func (e *env) shutdown() {
+	<-e.booted
+	if e.sb == nil {
+		e.markDead()
+		return
+	}
 	e.mu.Lock()
 	freezing := e.freezing
 	e.mu.Unlock()

@@ -289,6 +289,7 @@ func (p *Pool) acquire(ctx context.Context, v *Version) (*env, bool, error) {
 		codeKey:   v.CodeKey,
 		memMB:     v.MemoryMB,
 		st:        stateStarting,
+		booted:    make(chan struct{}),
 	}
 	p.envs[e.id] = e
 	p.usedMB += e.memMB

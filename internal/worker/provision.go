@@ -312,7 +312,7 @@ func (p *Pool) tendOnce(pr *provision) {
 		if err != nil {
 			break // busy on-demand envs hold the room: next tick
 		}
-		e := &env{id: newID(), key: v.ConfigID, fnVersion: v.FunctionName + ":" + v.Version, codeKey: v.CodeKey, memMB: v.MemoryMB, st: stateStarting, prov: pr}
+		e := &env{id: newID(), key: v.ConfigID, fnVersion: v.FunctionName + ":" + v.Version, codeKey: v.CodeKey, memMB: v.MemoryMB, st: stateStarting, prov: pr, booted: make(chan struct{})}
 		p.envs[e.id] = e
 		p.usedMB += e.memMB
 		pr.starting++

@@ -88,6 +88,7 @@ const (
 
 // start boots e's sandbox and runs the init phase.
 func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
+	defer e.bootDone() // a start that fails before its sandbox exists
 	rt, err := runtimes.Lookup(v.Runtime)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errdefs.ErrInvalidParameter, err)
@@ -151,6 +152,7 @@ func (p *Pool) start(ctx context.Context, e *env, v *Version) error {
 	e.stream = sb.Stream()
 	e.frames = make(chan *agentproto.Frame, 16)
 	e.readerDone = make(chan struct{})
+	e.bootDone()
 	// The init phase's output streams to the log like an invocation's; its end also
 	// opens the first invocation's Tail (or, if init fails, the error's).
 	initLog := newInvocationLog(e.logSink)
