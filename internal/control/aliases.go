@@ -5,13 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/hearthfn/hearth/internal/errdefs"
 	"github.com/hearthfn/hearth/internal/store"
 )
 
+// loadAlias reads one of rec's aliases. A missing alias is ResourceNotFoundException
+// "Function not found: <alias ARN>", as Lambda answers when a qualifier names no alias
+// (GetFunction, Invoke); the alias operations word it their own way.
 func (s *Service) loadAlias(rec *functionRecord, alias string) (*aliasRecord, error) {
 	a, _, err := s.loadAliasRev(rec, alias)
 	return a, err
@@ -20,13 +26,21 @@ func (s *Service) loadAlias(rec *functionRecord, alias string) (*aliasRecord, er
 func (s *Service) loadAliasRev(rec *functionRecord, alias string) (*aliasRecord, uint64, error) {
 	e, ok := s.st.Aliases.Get(aliasKey(rec.Name, rec.Gen, alias))
 	if !ok {
-		return nil, 0, errdefs.New(errdefs.ErrNotFound, "Alias not found: %s", s.QualifiedArn(rec.Name, alias))
+		return nil, 0, errdefs.New(errdefs.ErrNotFound, "Function not found: %s", s.QualifiedArn(rec.Name, alias))
 	}
 	var a aliasRecord
 	if err := json.Unmarshal(e.Value, &a); err != nil {
 		return nil, 0, fmt.Errorf("%w: corrupt alias record: %v", errdefs.ErrService, err)
 	}
 	return &a, e.Revision, nil
+}
+
+// rewordNotFound replaces a not-found error's message; other errors pass unchanged.
+func rewordNotFound(err error, format string, args ...any) error {
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return errdefs.New(errdefs.ErrNotFound, format, args...)
+	}
+	return err
 }
 
 func (s *Service) aliasesOf(rec *functionRecord) []*aliasRecord {
@@ -54,84 +68,209 @@ func (s *Service) renderAlias(name string, a *aliasRecord) *AliasConfiguration {
 	return c
 }
 
-func validateAliasName(name string) error {
-	if !reAlias.MatchString(name) {
-		return validationError(name, "name", "Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+// The model's constraints on alias members (Alias, VersionWithLatestPublished,
+// AdditionalVersion, Weight), quoted in its messages as AWS quotes them. Go's regexp
+// has no look-ahead, so the alias rule "not all digits" is a second expression.
+const (
+	aliasPattern         = `(?!^[0-9]+$)([a-zA-Z0-9-_]+)`
+	aliasVersionPattern  = `(\$LATEST(\.PUBLISHED)?|[0-9]+)`
+	maxAliasName         = 128
+	maxAliasVersion      = 1024
+	routingWeightsField  = "routingConfig.additionalVersionWeights"
+	routingKeyConstraint = "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]"
+	routingValConstraint = "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"
+	maxRoutingWeights    = 1
+)
+
+var (
+	reAliasChars   = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+	reAliasVersion = regexp.MustCompile(`^(\$LATEST(\.PUBLISHED)?|[0-9]+)$`)
+)
+
+// checkAliasName adds the violations of an alias name (the Alias shape) at field.
+func checkAliasName(errs *modelErrors, field, name string) {
+	switch {
+	case name == "":
+		errs.add(name, field, "Member must have length greater than or equal to 1")
+	case javaLength(name) > maxAliasName:
+		errs.add(name, field, fmt.Sprintf("Member must have length less than or equal to %d", maxAliasName))
+	case !reAliasChars.MatchString(name) || reDigits.MatchString(name):
+		errs.add(name, field, "Member must satisfy regular expression pattern: "+aliasPattern)
 	}
-	if reVersion.MatchString(name) {
-		return validationError(name, "name", "Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)")
-	}
-	return nil
 }
 
-// checkAliasTarget checks the version an alias points to and its routing weights.
-func (s *Service) checkAliasTarget(rec *functionRecord, version string, routing *AliasRoutingConfiguration) error {
-	if version != Latest {
-		if !reVersion.MatchString(version) {
-			return validationError(version, "functionVersion", `Member must satisfy regular expression pattern: (\$LATEST|[0-9]+)`)
+// checkAliasVersion adds the violations of the version an alias points to
+// (VersionWithLatestPublished) at field.
+func checkAliasVersion(errs *modelErrors, field, version string) {
+	switch {
+	case version == "":
+		errs.add(version, field, "Member must have length greater than or equal to 1")
+	case len(version) > maxAliasVersion:
+		errs.add(version, field, fmt.Sprintf("Member must have length less than or equal to %d", maxAliasVersion))
+	case !reAliasVersion.MatchString(version):
+		errs.add(version, field, "Member must satisfy regular expression pattern: "+aliasVersionPattern)
+	}
+}
+
+// checkRoutingWeights adds the violations of AdditionalVersionWeights; AWS quotes the
+// whole map, as Java prints it ({2=0.5}), once for its keys and once for its values.
+func checkRoutingWeights(errs *modelErrors, rc *AliasRoutingConfiguration) {
+	if rc == nil || len(rc.AdditionalVersionWeights) == 0 {
+		return
+	}
+	w := rc.AdditionalVersionWeights
+	badKey, badValue := false, false
+	for k, x := range w {
+		if len(k) > maxAliasVersion || !reDigits.MatchString(k) {
+			badKey = true
 		}
-		n, _ := strconv.Atoi(version)
-		if _, err := s.loadVersion(rec, n); err != nil {
-			return err
+		if x < 0 || x > 1 {
+			badValue = true
 		}
 	}
-	if routing == nil || len(routing.AdditionalVersionWeights) == 0 {
+	if badKey {
+		errs.add(javaMap(w), routingWeightsField, routingKeyConstraint)
+	}
+	if badValue {
+		errs.add(javaMap(w), routingWeightsField, routingValConstraint)
+	}
+}
+
+// javaMap renders weights as Java's AbstractMap.toString does, keys in order.
+func javaMap(w map[string]float64) string {
+	keys := make([]string, 0, len(w))
+	for k := range w {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + javaDouble(w[k])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// javaDouble renders f as Java's Double.toString: 2.0, 0.5, -1.0, 1.0E-4, 1.0E7.
+func javaDouble(f float64) string {
+	a := math.Abs(f)
+	if a == 0 || (a >= 1e-3 && a < 1e7) {
+		s := strconv.FormatFloat(f, 'f', -1, 64)
+		if !strings.Contains(s, ".") {
+			s += ".0"
+		}
+		return s
+	}
+	mant, exp, _ := strings.Cut(strconv.FormatFloat(f, 'E', -1, 64), "E")
+	if !strings.Contains(mant, ".") {
+		mant += ".0"
+	}
+	neg := strings.HasPrefix(exp, "-")
+	exp = strings.TrimLeft(exp, "+-0")
+	if neg {
+		exp = "-" + exp
+	}
+	return mant + "E" + exp
+}
+
+// versionExists checks that version names $LATEST or a published version of rec;
+// Lambda names the version it did not find as given.
+func (s *Service) versionExists(rec *functionRecord, version string) error {
+	if version == Latest {
 		return nil
 	}
-	if len(routing.AdditionalVersionWeights) > 1 {
-		return errdefs.New(errdefs.ErrInvalidParameter, "An alias can route to at most one additional version; this RoutingConfig names %d.", len(routing.AdditionalVersionWeights))
-	}
-	if version == Latest {
-		return errdefs.New(errdefs.ErrInvalidParameter, "$LATEST is not supported for an alias pointing to more than 1 version")
-	}
-	for v, w := range routing.AdditionalVersionWeights {
-		if w < 0 || w > 1 {
-			return validationError(fmt.Sprint(w), "routingConfig.additionalVersionWeights", "Member must have value between 0.0 and 1.0")
+	if reVersion.MatchString(version) {
+		n, _ := strconv.Atoi(version)
+		_, err := s.loadVersion(rec, n)
+		if !errors.Is(err, errdefs.ErrNotFound) {
+			return err
 		}
-		if !reVersion.MatchString(v) {
-			return errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '{%s=%v}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]", v, w)
-		}
+	}
+	return errdefs.New(errdefs.ErrNotFound, "Function not found: %s", s.QualifiedArn(rec.Name, version))
+}
+
+// checkRouting checks an alias's additional version, in the order Lambda does: one at
+// most, not the primary version, not beside $LATEST, and published.
+func (s *Service) checkRouting(rec *functionRecord, version string, weights map[string]float64) error {
+	if len(weights) == 0 {
+		return nil
+	}
+	if len(weights) > maxRoutingWeights {
+		return errdefs.New(errdefs.ErrInvalidParameter, "Number of items in AdditionalVersionWeights cannot be greater than %d", maxRoutingWeights)
+	}
+	for v := range weights {
 		if v == version {
-			return errdefs.New(errdefs.ErrInvalidParameter, "Version %s is both the alias's primary version and its additional version; route to a different version.", v)
+			return errdefs.New(errdefs.ErrInvalidParameter, "Invalid function version %s. Function version %s is already included in routing configuration.", v, v)
 		}
-		n, _ := strconv.Atoi(v)
-		if _, err := s.loadVersion(rec, n); err != nil {
+		if version == Latest {
+			return errdefs.New(errdefs.ErrInvalidParameter, "$LATEST is not supported for an alias pointing to more than 1 version")
+		}
+		if err := s.versionExists(rec, v); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// CreateAlias creates an alias for a version.
+// parseFunctionWith parses a FunctionName member together with the request's other
+// members, whose violations check adds: AWS reports every violation of the model in
+// one ValidationException, the function name's first.
+func (s *Service) parseFunctionWith(functionName string, check func(errs *modelErrors)) (FunctionRef, error) {
+	var errs modelErrors
+	ref, err := s.parseRef(shapeFunctionName, "functionName", functionName, &errs)
+	if check != nil {
+		check(&errs)
+	}
+	if e := errs.err(); e != nil {
+		return FunctionRef{}, e
+	}
+	return ref, err
+}
+
+// CreateAlias creates an alias for a version. Lambda checks the request against the
+// model first, then looks up the version (so a missing function reads as a missing
+// version), then the name, then the routing.
 func (s *Service) CreateAlias(ctx context.Context, in *CreateAliasInput) (*AliasConfiguration, error) {
-	ref, err := s.ParseFunctionRef("functionName", in.FunctionName)
+	ref, err := s.parseFunctionWith(in.FunctionName, func(errs *modelErrors) {
+		checkMaxLength(errs, in.Description, "description", MaxDescription)
+		if in.FunctionVersion == "" {
+			errs.addNull("functionVersion")
+		} else {
+			checkAliasVersion(errs, "functionVersion", in.FunctionVersion)
+		}
+		if in.Name == "" {
+			errs.addNull("name")
+		} else {
+			checkAliasName(errs, "name", in.Name)
+		}
+		checkRoutingWeights(errs, in.RoutingConfig)
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := validateAliasName(in.Name); err != nil {
-		return nil, err
-	}
-	if in.FunctionVersion == "" {
-		return nil, validationError("null", "functionVersion", "Member must not be null")
-	}
-	if err := validateDescription(in.Description); err != nil {
 		return nil, err
 	}
 	rec, _, err := s.loadFunction(ref.Name)
 	if err != nil {
+		return nil, rewordNotFound(err, "Function not found: %s", s.QualifiedArn(ref.Name, in.FunctionVersion))
+	}
+	if err := s.versionExists(rec, in.FunctionVersion); err != nil {
 		return nil, err
 	}
-	if err := s.checkAliasTarget(rec, in.FunctionVersion, in.RoutingConfig); err != nil {
-		return nil, err
+	key := aliasKey(rec.Name, rec.Gen, in.Name)
+	exists := errdefs.New(errdefs.ErrConflict, "Alias already exists: %s", s.QualifiedArn(rec.Name, in.Name))
+	if _, ok := s.st.Aliases.Get(key); ok {
+		return nil, exists
 	}
-	a := &aliasRecord{Name: in.Name, FunctionVersion: in.FunctionVersion, Description: in.Description, RevisionId: newID()}
+	var weights map[string]float64
 	if in.RoutingConfig != nil && len(in.RoutingConfig.AdditionalVersionWeights) > 0 {
-		a.Weights = in.RoutingConfig.AdditionalVersionWeights
+		weights = in.RoutingConfig.AdditionalVersionWeights
 	}
+	if err := s.checkRouting(rec, in.FunctionVersion, weights); err != nil {
+		return nil, err
+	}
+	a := &aliasRecord{Name: in.Name, FunctionVersion: in.FunctionVersion, Description: in.Description, RevisionId: newID(), Weights: weights}
 	b, _ := json.Marshal(a)
-	if _, err := s.st.Aliases.Create(ctx, aliasKey(rec.Name, rec.Gen, in.Name), b); err != nil {
+	if _, err := s.st.Aliases.Create(ctx, key, b); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return nil, errdefs.New(errdefs.ErrConflict, "Alias already exists: %s", s.QualifiedArn(rec.Name, in.Name))
+			return nil, exists
 		}
 		return nil, storeError(err)
 	}
@@ -146,17 +285,16 @@ func (s *Service) GetAlias(ctx context.Context, functionName, alias string) (*Al
 	}
 	a, err := s.loadAlias(rec, alias)
 	if err != nil {
-		return nil, err
+		return nil, rewordNotFound(err, "Cannot find alias arn: %s", s.QualifiedArn(rec.Name, alias))
 	}
 	return s.renderAlias(rec.Name, a), nil
 }
 
 func (s *Service) aliasFunction(functionName, alias string) (*functionRecord, error) {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+	ref, err := s.parseFunctionWith(functionName, func(errs *modelErrors) {
+		checkAliasName(errs, "name", alias)
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := validateAliasName(alias); err != nil {
 		return nil, err
 	}
 	rec, _, err := s.loadFunction(ref.Name)
@@ -165,20 +303,28 @@ func (s *Service) aliasFunction(functionName, alias string) (*functionRecord, er
 
 // UpdateAlias changes an alias's version, description or routing.
 func (s *Service) UpdateAlias(ctx context.Context, in *UpdateAliasInput) (*AliasConfiguration, error) {
-	rec, err := s.aliasFunction(in.FunctionName, in.Name)
+	ref, err := s.parseFunctionWith(in.FunctionName, func(errs *modelErrors) {
+		if in.Description != nil {
+			checkMaxLength(errs, *in.Description, "description", MaxDescription)
+		}
+		if in.FunctionVersion != nil {
+			checkAliasVersion(errs, "functionVersion", *in.FunctionVersion)
+		}
+		checkAliasName(errs, "name", in.Name)
+		checkRoutingWeights(errs, in.RoutingConfig)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if in.Description != nil {
-		if err := validateDescription(*in.Description); err != nil {
-			return nil, err
-		}
+	rec, _, err := s.loadFunction(ref.Name)
+	if err != nil {
+		return nil, err
 	}
 	key := aliasKey(rec.Name, rec.Gen, in.Name)
 	for attempt := 0; ; attempt++ {
 		a, rev, err := s.loadAliasRev(rec, in.Name)
 		if err != nil {
-			return nil, err
+			return nil, rewordNotFound(err, "Alias not found: %s", s.QualifiedArn(rec.Name, in.Name))
 		}
 		if in.RevisionId != "" && in.RevisionId != a.RevisionId {
 			return nil, revisionMismatch()
@@ -195,7 +341,10 @@ func (s *Service) UpdateAlias(ctx context.Context, in *UpdateAliasInput) (*Alias
 				a.Weights = nil
 			}
 		}
-		if err := s.checkAliasTarget(rec, a.FunctionVersion, &AliasRoutingConfiguration{AdditionalVersionWeights: a.Weights}); err != nil {
+		if err := s.versionExists(rec, a.FunctionVersion); err != nil {
+			return nil, err
+		}
+		if err := s.checkRouting(rec, a.FunctionVersion, a.Weights); err != nil {
 			return nil, err
 		}
 		if err := s.checkProvisionedMove(rec, in.Name, a.FunctionVersion); err != nil {
@@ -247,7 +396,11 @@ func storeErrorOrNil(err error) error {
 // ListAliases lists a function's aliases by name, optionally only those that route to
 // a version.
 func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion, marker string, maxItems int) (*ListAliasesOutput, error) {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+	ref, err := s.parseFunctionWith(functionName, func(errs *modelErrors) {
+		if functionVersion != "" {
+			checkAliasVersion(errs, "functionVersion", functionVersion)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/hearthfn/hearth/internal/errdefs"
 	"github.com/hearthfn/hearth/internal/store"
@@ -91,24 +92,30 @@ func (s *Service) updateReservations(ctx context.Context, change func(m map[stri
 	}
 }
 
+// errNotOnQualified refuses a reservation on a version or alias: it is the function's.
+func errNotOnQualified() error {
+	return errdefs.New(errdefs.ErrInvalidParameter, "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.")
+}
+
 // PutFunctionConcurrency reserves concurrency for a function.
 func (s *Service) PutFunctionConcurrency(ctx context.Context, functionName string, n *int) (*Concurrency, error) {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+	ref, err := s.parseFunctionWith(functionName, func(errs *modelErrors) {
+		if n == nil {
+			errs.addNull("reservedConcurrentExecutions")
+		} else if *n < 0 {
+			errs.add(strconv.Itoa(*n), "reservedConcurrentExecutions", "Member must have value greater than or equal to 0")
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
 	if ref.Qualifier != "" {
-		return nil, errdefs.New(errdefs.ErrInvalidParameter, "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.")
-	}
-	if n == nil {
-		return nil, validationError("null", "reservedConcurrentExecutions", "Member must not be null")
-	}
-	if *n < 0 {
-		return nil, validationError(fmt.Sprint(*n), "reservedConcurrentExecutions", "Member must have value greater than or equal to 0")
+		return nil, errNotOnQualified()
 	}
 	rec, _, err := s.loadFunction(ref.Name)
 	if err != nil {
-		return nil, err
+		// Lambda names the version a reservation would be checked against.
+		return nil, rewordNotFound(err, "Function not found: %s", s.QualifiedArn(ref.Name, Latest))
 	}
 	err = s.updateReservations(ctx, func(m map[string]reservation) error {
 		r := entryOf(m, rec)
@@ -154,7 +161,7 @@ func (s *Service) DeleteFunctionConcurrency(ctx context.Context, functionName st
 		return err
 	}
 	if ref.Qualifier != "" {
-		return errdefs.New(errdefs.ErrInvalidParameter, "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.")
+		return errNotOnQualified()
 	}
 	rec, _, err := s.loadFunction(ref.Name)
 	if err != nil {

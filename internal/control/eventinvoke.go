@@ -290,15 +290,28 @@ const destinationArnPattern = `$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws
 var reDestinationArn = regexp.MustCompile(`^(?:` + destinationArnPattern + `)$`)
 
 // eventInvokeRef resolves the function and qualifier of an EventInvokeConfig call:
-// $LATEST when none is given. missing renders "the function or qualifier does not
-// exist" (Put/Update/List answer "The function doesn't exist.", Get/Delete that the
-// qualifier has no config).
-func (s *Service) eventInvokeRef(functionName, qualifier string, missing func(name, q string) error) (*functionRecord, string, error) {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
-	if err != nil {
+// $LATEST when none is given. The model's violations of the name, the ?Qualifier= and
+// the body of a Put or Update (in; nil for the others) are reported together first,
+// as AWS does; then a Put or Update that sets nothing, before the function is looked
+// up. missing renders "the function or qualifier does not exist" (Put/Update/List
+// answer "The function doesn't exist.", Get/Delete that the qualifier has no config).
+func (s *Service) eventInvokeRef(functionName, qualifier string, in *EventInvokeConfigInput, missing func(name, q string) error) (*functionRecord, string, error) {
+	var errs modelErrors
+	ref, refErr := s.parseRef(shapeNamespacedFunctionName, "functionName", functionName, &errs)
+	checkQualifier(&errs, qualifier)
+	if in != nil {
+		checkEventInvokeInput(&errs, in)
+	}
+	if err := errs.err(); err != nil {
 		return nil, "", err
 	}
-	q, err := resolveQualifier(ref, qualifier)
+	if refErr != nil {
+		return nil, "", refErr
+	}
+	if in != nil && in.MaximumRetryAttempts == nil && in.MaximumEventAgeInSeconds == nil && in.DestinationConfig == nil {
+		return nil, "", errdefs.New(errdefs.ErrInvalidParameter, "You must specify at least one of error handling or destination setting.")
+	}
+	q, err := mergeQualifiers(ref, qualifier)
 	if err != nil {
 		return nil, "", err
 	}
@@ -338,18 +351,13 @@ func (s *Service) noEventInvokeConfig(name, q string) error {
 	return errdefs.New(errdefs.ErrNotFound, "The function %s doesn't have an EventInvokeConfig", s.QualifiedArn(name, q))
 }
 
-// validateEventInvokeInput checks the model's constraints, which Lambda checks before
-// looking at the function.
-func validateEventInvokeInput(in *EventInvokeConfigInput) error {
+// checkEventInvokeInput adds the model's violations of a Put/Update body to errs.
+func checkEventInvokeInput(errs *modelErrors, in *EventInvokeConfigInput) {
 	if in.MaximumRetryAttempts != nil {
-		if err := validateRange(*in.MaximumRetryAttempts, "maximumRetryAttempts", MinRetryAttempts, MaxRetryAttempts); err != nil {
-			return err
-		}
+		checkRange(errs, *in.MaximumRetryAttempts, "maximumRetryAttempts", MinRetryAttempts, MaxRetryAttempts)
 	}
 	if in.MaximumEventAgeInSeconds != nil {
-		if err := validateRange(*in.MaximumEventAgeInSeconds, "maximumEventAgeInSeconds", MinEventAgeSeconds, MaxEventAgeSeconds); err != nil {
-			return err
-		}
+		checkRange(errs, *in.MaximumEventAgeInSeconds, "maximumEventAgeInSeconds", MinEventAgeSeconds, MaxEventAgeSeconds)
 	}
 	if d := in.DestinationConfig; d != nil {
 		for _, m := range []struct {
@@ -359,19 +367,10 @@ func validateEventInvokeInput(in *EventInvokeConfigInput) error {
 			if m.dest == nil || m.dest.Destination == nil {
 				continue
 			}
-			arn := *m.dest.Destination
-			if len(arn) > MaxDestinationArnLength {
-				return validationError(arn, m.field, fmt.Sprintf("Member must have length less than or equal to %d", MaxDestinationArnLength))
-			}
-			if !reDestinationArn.MatchString(arn) {
-				return validationError(arn, m.field, "Member must satisfy regular expression pattern: "+destinationArnPattern)
-			}
+			checkPattern(errs, *m.dest.Destination, m.field, reDestinationArn, destinationArnPattern)
+			checkMaxLength(errs, *m.dest.Destination, m.field, MaxDestinationArnLength)
 		}
 	}
-	if in.MaximumRetryAttempts == nil && in.MaximumEventAgeInSeconds == nil && in.DestinationConfig == nil {
-		return errdefs.New(errdefs.ErrInvalidParameter, "You must specify at least one of error handling or destination setting.")
-	}
-	return nil
 }
 
 func destinationOf(d *Destination) (string, bool) {
@@ -504,10 +503,7 @@ func (s *Service) setEventInvokeConfig(ctx context.Context, functionName, qualif
 	if in == nil {
 		in = &EventInvokeConfigInput{}
 	}
-	if err := validateEventInvokeInput(in); err != nil {
-		return nil, err
-	}
-	rec, q, err := s.eventInvokeRef(functionName, qualifier, functionMissing)
+	rec, q, err := s.eventInvokeRef(functionName, qualifier, in, functionMissing)
 	if err != nil {
 		return nil, err
 	}
@@ -558,7 +554,7 @@ func (s *Service) setEventInvokeConfig(ctx context.Context, functionName, qualif
 
 // GetFunctionEventInvokeConfig returns a qualifier's config.
 func (s *Service) GetFunctionEventInvokeConfig(ctx context.Context, functionName, qualifier string) (*FunctionEventInvokeConfig, error) {
-	rec, q, err := s.eventInvokeRef(functionName, qualifier, s.noEventInvokeConfig)
+	rec, q, err := s.eventInvokeRef(functionName, qualifier, nil, s.noEventInvokeConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -576,7 +572,7 @@ func (s *Service) GetFunctionEventInvokeConfig(ctx context.Context, functionName
 // DeleteFunctionEventInvokeConfig removes a qualifier's config; deleting none is
 // ResourceNotFoundException, as on Lambda.
 func (s *Service) DeleteFunctionEventInvokeConfig(ctx context.Context, functionName, qualifier string) error {
-	rec, q, err := s.eventInvokeRef(functionName, qualifier, s.noEventInvokeConfig)
+	rec, q, err := s.eventInvokeRef(functionName, qualifier, nil, s.noEventInvokeConfig)
 	if err != nil {
 		return err
 	}
@@ -592,10 +588,11 @@ func (s *Service) DeleteFunctionEventInvokeConfig(ctx context.Context, functionN
 // ListFunctionEventInvokeConfigs lists a function's configs: $LATEST, then versions
 // in order, then aliases by name.
 func (s *Service) ListFunctionEventInvokeConfigs(ctx context.Context, functionName, marker string, maxItems int) (*ListFunctionEventInvokeConfigsOutput, error) {
-	if maxItems < 0 || maxItems > MaxEventInvokeListItems {
-		return nil, validationError(strconv.Itoa(maxItems), "maxItems", fmt.Sprintf("Member must have value less than or equal to %d", MaxEventInvokeListItems))
+	// 0 is "not given" here; the edge checks a MaxItems the caller sent.
+	if err := validateRange(maxItems, "maxItems", 0, MaxEventInvokeListItems); err != nil {
+		return nil, err
 	}
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+	ref, err := s.ParseNamespacedFunctionRef("functionName", functionName)
 	if err != nil {
 		return nil, err
 	}
@@ -622,17 +619,29 @@ func (s *Service) ListFunctionEventInvokeConfigs(ctx context.Context, functionNa
 	return &ListFunctionEventInvokeConfigsOutput{FunctionEventInvokeConfigs: page, NextMarker: next}, nil
 }
 
-// unqualifiedFunctionPattern is the model's UnqualifiedFunctionName: the recursion
-// config belongs to the function, never to a version or alias.
-const unqualifiedFunctionPattern = `(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)`
+// unqualifiedFunctionPattern is the model's UnqualifiedFunctionName, as AWS quotes it
+// today (with the "(eusc-)?" region prefix its recorded answers carry and the model
+// lacks): the recursion config belongs to the function, never to a version or alias.
+const (
+	unqualifiedFunctionPattern   = `(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)`
+	maxUnqualifiedFunctionLength = 140
+)
 
+var reUnqualifiedFunction = regexp.MustCompile(`^(?:` + unqualifiedFunctionPattern + `)$`)
+
+// checkUnqualifiedName adds the model's violations of an UnqualifiedFunctionName to
+// errs: the pattern, then the length, as AWS lists them.
+func checkUnqualifiedName(errs *modelErrors, functionName string) {
+	checkPattern(errs, functionName, "functionName", reUnqualifiedFunction, unqualifiedFunctionPattern)
+	checkMaxLength(errs, functionName, "functionName", maxUnqualifiedFunctionLength)
+}
+
+// recursionRef looks up the function of a recursion config call whose members the
+// model accepted.
 func (s *Service) recursionRef(functionName string) (*functionRecord, error) {
 	ref, err := s.ParseFunctionRef("functionName", functionName)
 	if err != nil {
 		return nil, err
-	}
-	if ref.Qualifier != "" {
-		return nil, validationError(functionName, "functionName", "Member must satisfy regular expression pattern: "+unqualifiedFunctionPattern)
 	}
 	rec, _, err := s.loadFunction(ref.Name)
 	return rec, err
@@ -640,12 +649,16 @@ func (s *Service) recursionRef(functionName string) (*functionRecord, error) {
 
 // PutFunctionRecursionConfig sets the function's recursive loop detection.
 func (s *Service) PutFunctionRecursionConfig(ctx context.Context, functionName string, loop *string) (*FunctionRecursionConfig, error) {
+	var errs modelErrors
+	checkUnqualifiedName(&errs, functionName)
 	if loop == nil {
-		return nil, validationError("null", "recursiveLoop", "Member must not be null")
-	}
-	if *loop != RecursiveLoopAllow && *loop != RecursiveLoopTerminate {
+		errs.addNull("recursiveLoop")
+	} else {
 		// AWS lists the values in this order, not the model's.
-		return nil, validationError(*loop, "recursiveLoop", "Member must satisfy enum value set: [Terminate, Allow]")
+		checkEnum(&errs, *loop, "recursiveLoop", RecursiveLoopTerminate, RecursiveLoopAllow)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
 	}
 	rec, err := s.recursionRef(functionName)
 	if err != nil {
@@ -665,6 +678,11 @@ func (s *Service) PutFunctionRecursionConfig(ctx context.Context, functionName s
 // GetFunctionRecursionConfig returns the function's recursive loop detection
 // (Terminate unless set).
 func (s *Service) GetFunctionRecursionConfig(ctx context.Context, functionName string) (*FunctionRecursionConfig, error) {
+	var errs modelErrors
+	checkUnqualifiedName(&errs, functionName)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
 	rec, err := s.recursionRef(functionName)
 	if err != nil {
 		return nil, err

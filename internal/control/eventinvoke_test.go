@@ -280,7 +280,7 @@ func TestRecursionConfig(t *testing.T) {
 	}{
 		{"f", ptr("Allow"), nil, ""},
 		{"f", ptr("allow"), errdefs.ErrValidation, "1 validation error detected: Value 'allow' at 'recursiveLoop' failed to satisfy constraint: Member must satisfy enum value set: [Terminate, Allow]"},
-		{"f", nil, errdefs.ErrValidation, "1 validation error detected: Value 'null' at 'recursiveLoop' failed to satisfy constraint: Member must not be null"},
+		{"f", nil, errdefs.ErrValidation, "1 validation error detected: Value null at 'recursiveLoop' failed to satisfy constraint: Member must not be null"},
 		{"f:1", ptr("Allow"), errdefs.ErrValidation, "1 validation error detected: Value 'f:1' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: " + unqualifiedFunctionPattern},
 		{"nope", ptr("Allow"), errdefs.ErrNotFound, "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"},
 	}

@@ -30,10 +30,15 @@ func checkCode(zip []byte) (*code, error) {
 		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Code.ZipFile is empty: upload a zip file with your function's code.")
 	}
 	info, err := codezip.Inspect(zip, codezip.Limits{MaxZipped: MaxZippedBytes, MaxUnzipped: MaxUnzippedBytes, MaxEntries: codezip.DefaultLimits().MaxEntries})
-	if err != nil {
-		if errors.Is(err, codezip.ErrZippedTooLarge) {
-			return nil, fmt.Errorf("%w: %v", errdefs.ErrRequestTooLarge, err)
-		}
+	switch {
+	case errors.Is(err, codezip.ErrZippedTooLarge):
+		return nil, errdefs.New(errdefs.ErrRequestEntityTooLarge, "Zipped size must be smaller than %d bytes", MaxZippedBytes)
+	case errors.Is(err, codezip.ErrUnzippedTooLarge):
+		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Unzipped size must be smaller than %d bytes", MaxUnzippedBytes)
+	case errors.Is(err, codezip.ErrInvalidZip):
+		// AWS's message, which names no cause.
+		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Could not unzip uploaded file. Please check your file, then try to upload again.")
+	case err != nil:
 		return nil, fmt.Errorf("%w: %v", errdefs.ErrInvalidParameter, err)
 	}
 	sum := sha256.Sum256(zip)
@@ -68,34 +73,74 @@ func (s *Service) runtimeUsable(rt string) error {
 	return nil
 }
 
+// fields are the members CreateFunction shares with UpdateFunctionConfiguration.
+func (in *CreateFunctionInput) fields() *functionFields {
+	f := &functionFields{
+		Handler: &in.Handler, Description: &in.Description, Timeout: in.Timeout, MemorySize: in.MemorySize,
+		VpcConfig: in.VpcConfig, Environment: in.Environment, KMSKeyArn: in.KMSKeyArn, TracingConfig: in.TracingConfig,
+		EphemeralStorage: in.EphemeralStorage, SnapStart: in.SnapStart, LoggingConfig: in.LoggingConfig,
+	}
+	if in.Role != "" {
+		f.Role = &in.Role
+	}
+	return f
+}
+
 // CreateFunction validates everything, stores the zip, then the function.
 func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (*FunctionConfiguration, error) {
-	ref, err := s.ParseFunctionRef("functionName", in.FunctionName)
-	if err != nil {
+	// The model's constraints first, all of them, as AWS checks them.
+	var (
+		errs   modelErrors
+		ref    FunctionRef
+		refErr error
+	)
+	if in.FunctionName == "" {
+		errs.addNull("functionName")
+	} else {
+		ref, refErr = s.parseRef(shapeFunctionName, "functionName", in.FunctionName, &errs)
+	}
+	if in.Role == "" {
+		errs.addNull("role")
+	}
+	if in.Code == nil {
+		errs.addNull("code")
+	}
+	fields := in.fields()
+	fields.checkModel(&errs)
+	if in.PackageType != "" {
+		checkEnum(&errs, in.PackageType, "packageType", "Zip", "Image")
+	}
+	checkArchitectures(&errs, in.Architectures)
+	if err := errs.err(); err != nil {
 		return nil, err
+	}
+	if refErr != nil {
+		return nil, refErr
+	}
+	// The name's own bound, which the pattern does not carry: AWS answers it in the
+	// validation format, but as the service's InvalidParameterValueException.
+	if len(ref.Name) > MaxFunctionNameLength {
+		return nil, errdefs.New(errdefs.ErrInvalidParameter, "1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to %d", ref.Name, MaxFunctionNameLength)
 	}
 	if ref.Qualifier != "" {
 		return nil, errdefs.New(errdefs.ErrInvalidParameter, "A function name for CreateFunction cannot carry a qualifier (%q); publish versions with PublishVersion.", ref.Qualifier)
 	}
-	if err := in.unsupported.refuse(); err != nil {
-		return nil, err
-	}
-	if in.PackageType != "" && in.PackageType != "Zip" {
-		if in.PackageType != "Image" {
-			return nil, validationError(in.PackageType, "packageType", "Member must satisfy enum value set: [Zip, Image]")
-		}
+	if in.PackageType == "Image" {
 		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Hearth does not support container image functions (PackageType Image) yet; deploy a zip.")
 	}
-	if err := validateRole(in.Role); err != nil {
-		return nil, err
-	}
-	if in.Runtime == "" {
-		return nil, errdefs.New(errdefs.ErrInvalidParameter, "The Runtime parameter is required for functions with PackageType Zip.")
+	if in.Runtime == "" || in.Handler == "" {
+		return nil, errMissingRuntimeOrHandler
 	}
 	if err := s.runtimeUsable(in.Runtime); err != nil {
 		return nil, err
 	}
+	if err := in.unsupported.refuse(); err != nil {
+		return nil, err
+	}
 	if err := validateHandler(in.Runtime, in.Handler); err != nil {
+		return nil, err
+	}
+	if err := fields.checkService(); err != nil {
 		return nil, err
 	}
 	v := versionConfig{
@@ -111,44 +156,20 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 		Tracing:       in.TracingConfig,
 		Logging:       in.LoggingConfig,
 	}
-	if err := validateDescription(in.Description); err != nil {
-		return nil, err
-	}
 	if in.Timeout != nil {
-		if err := validateRange(*in.Timeout, "timeout", MinTimeoutSeconds, MaxTimeoutSeconds); err != nil {
-			return nil, err
-		}
 		v.Timeout = *in.Timeout
 	}
 	if in.MemorySize != nil {
-		if err := validateRange(*in.MemorySize, "memorySize", MinMemoryMB, MaxMemoryMB); err != nil {
-			return nil, err
-		}
 		v.MemorySize = *in.MemorySize
 	}
 	if in.EphemeralStorage != nil {
-		if err := validateRange(in.EphemeralStorage.Size, "ephemeralStorage.size", MinEphemeralMB, MaxEphemeralMB); err != nil {
-			return nil, err
-		}
 		v.EphemeralMB = in.EphemeralStorage.Size
 	}
 	if in.Environment != nil {
-		if err := validateEnvironment(in.Environment.Variables); err != nil {
-			return nil, err
-		}
 		v.Environment = in.Environment.Variables
 	}
 	if in.Architectures != nil {
-		if err := validateArchitectures(in.Architectures); err != nil {
-			return nil, err
-		}
 		v.Architectures = in.Architectures
-	}
-	if err := validateTracing(in.TracingConfig); err != nil {
-		return nil, err
-	}
-	if err := validateLogging(in.LoggingConfig); err != nil {
-		return nil, err
 	}
 	if in.KMSKeyArn != nil {
 		v.KMSKeyArn = *in.KMSKeyArn
@@ -156,11 +177,9 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
+	var err error
 	if v.DeadLetterArn, err = s.checkDeadLetter(in.DeadLetterConfig); err != nil {
 		return nil, err
-	}
-	if in.Code == nil {
-		return nil, validationError("null", "code", "Member must not be null")
 	}
 	if in.Code.S3Bucket != nil || in.Code.S3Key != nil || in.Code.ImageUri != nil {
 		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Hearth takes code only as Code.ZipFile (S3 and image locations are not supported yet).")
@@ -213,7 +232,17 @@ func (s *Service) resolve(ref FunctionRef, qualifier string) (*resolved, error) 
 	if err != nil {
 		return nil, err
 	}
-	rec, _, err := s.loadFunction(ref.Name)
+	return s.resolveQualified(ref.Name, q)
+}
+
+// resolveQualified finds the version a qualifier ("" for none) of a function stands
+// for. Whatever is missing, the function, the version or the alias, AWS answers
+// "Function not found" with the ARN as the caller qualified it.
+func (s *Service) resolveQualified(name, q string) (*resolved, error) {
+	rec, _, err := s.loadFunction(name)
+	if errdefs.KindOf(err) == errdefs.ErrNotFound {
+		return nil, errdefs.New(errdefs.ErrNotFound, "Function not found: %s", s.qualifiedArnOf(name, q))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -224,10 +253,16 @@ func (s *Service) resolve(ref FunctionRef, qualifier string) (*resolved, error) 
 	case reVersion.MatchString(q):
 		n, _ := strconv.Atoi(q)
 		if r.version, err = s.loadVersion(rec, n); err != nil {
+			if errdefs.KindOf(err) == errdefs.ErrNotFound {
+				return nil, errdefs.New(errdefs.ErrNotFound, "Function not found: %s", s.QualifiedArn(name, q))
+			}
 			return nil, err
 		}
 	default:
 		if r.alias, err = s.loadAlias(rec, q); err != nil {
+			if errdefs.KindOf(err) == errdefs.ErrNotFound {
+				return nil, errdefs.New(errdefs.ErrNotFound, "Function not found: %s", s.QualifiedArn(name, q))
+			}
 			return nil, err
 		}
 		if r.alias.FunctionVersion == Latest {
@@ -267,11 +302,11 @@ func (s *Service) configOf(r *resolved) *FunctionConfiguration {
 
 // GetFunctionConfiguration returns one version's configuration.
 func (s *Service) GetFunctionConfiguration(ctx context.Context, functionName, qualifier string) (*FunctionConfiguration, error) {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+	ref, q, err := s.parseQualified(functionName, qualifier)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.resolve(ref, qualifier)
+	r, err := s.resolveQualified(ref.Name, q)
 	if err != nil {
 		return nil, err
 	}
@@ -281,11 +316,11 @@ func (s *Service) GetFunctionConfiguration(ctx context.Context, functionName, qu
 // GetFunction returns a version's configuration, tags, reserved concurrency, and the
 // digest of its code (the edge turns the digest into a download URL).
 func (s *Service) GetFunction(ctx context.Context, functionName, qualifier string) (*GetFunctionOutput, string, error) {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+	ref, q, err := s.parseQualified(functionName, qualifier)
 	if err != nil {
 		return nil, "", err
 	}
-	r, err := s.resolve(ref, qualifier)
+	r, err := s.resolveQualified(ref.Name, q)
 	if err != nil {
 		return nil, "", err
 	}
@@ -314,23 +349,36 @@ func (s *Service) Code(ctx context.Context, sha256Hex string) ([]byte, error) {
 
 // UpdateFunctionCode replaces $LATEST's code, and publishes a version if asked.
 func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCodeInput) (*FunctionConfiguration, error) {
-	ref, err := s.ParseFunctionRef("functionName", in.FunctionName)
+	var errs modelErrors
+	ref, err := s.parseRef(shapeFunctionName, "functionName", in.FunctionName, &errs)
+	checkArchitectures(&errs, in.Architectures)
+	if e := errs.err(); e != nil {
+		return nil, e
+	}
 	if err != nil {
 		return nil, err
 	}
 	if ref.Qualifier != "" {
 		return nil, errdefs.New(errdefs.ErrInvalidParameter, "UpdateFunctionCode updates $LATEST; remove the qualifier %q from the function name.", ref.Qualifier)
 	}
+	// The function and its revision before the code: AWS answers a stale RevisionId
+	// ahead of any other complaint about the request.
+	rec, _, err := s.loadFunction(ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	if in.RevisionId != "" && in.RevisionId != rec.Latest.RevisionId {
+		return nil, revisionMismatch()
+	}
+	if in.ImageUri != nil {
+		// Every Hearth function is a zip function.
+		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Please don't provide ImageUri when updating a function with packageType Zip.")
+	}
 	if len(in.PublishTo) > 0 && string(in.PublishTo) != "null" {
 		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Hearth does not support PublishTo yet; remove it from the request.")
 	}
-	if in.S3Bucket != nil || in.S3Key != nil || in.ImageUri != nil {
-		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Hearth takes code only as ZipFile (S3 and image locations are not supported yet).")
-	}
-	if in.Architectures != nil {
-		if err := validateArchitectures(in.Architectures); err != nil {
-			return nil, err
-		}
+	if in.S3Bucket != nil || in.S3Key != nil {
+		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Hearth takes code only as ZipFile (S3 locations are not supported yet).")
 	}
 	if in.ZipFile == nil {
 		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Please provide a source for function code: ZipFile.")
@@ -339,14 +387,7 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.loadFunction(ref.Name); err != nil {
-		return nil, err
-	}
 	if in.DryRun {
-		rec, _, err := s.loadFunction(ref.Name)
-		if err != nil {
-			return nil, err
-		}
 		v := rec.Latest
 		v.setCode(c)
 		return s.render(ref.Name, &v), nil
@@ -354,7 +395,7 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 	if err := s.storeCode(ctx, c); err != nil {
 		return nil, err
 	}
-	rec, err := s.mutateFunction(ctx, ref.Name, func(rec *functionRecord) error {
+	rec, err = s.mutateFunction(ctx, ref.Name, func(rec *functionRecord) error {
 		if in.RevisionId != "" && in.RevisionId != rec.Latest.RevisionId {
 			return revisionMismatch()
 		}
@@ -379,65 +420,55 @@ func revisionMismatch() error {
 	return errdefs.New(errdefs.ErrPreconditionFailed, "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 }
 
+// fields are the members UpdateFunctionConfiguration shares with CreateFunction.
+func (in *UpdateFunctionConfigurationInput) fields() *functionFields {
+	return &functionFields{
+		Role: in.Role, Handler: in.Handler, Description: in.Description, Timeout: in.Timeout, MemorySize: in.MemorySize,
+		VpcConfig: in.VpcConfig, Environment: in.Environment, KMSKeyArn: in.KMSKeyArn, TracingConfig: in.TracingConfig,
+		EphemeralStorage: in.EphemeralStorage, SnapStart: in.SnapStart, LoggingConfig: in.LoggingConfig,
+	}
+}
+
 // UpdateFunctionConfiguration changes the members given and keeps the rest.
 func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFunctionConfigurationInput) (*FunctionConfiguration, error) {
-	ref, err := s.ParseFunctionRef("functionName", in.FunctionName)
+	var errs modelErrors
+	ref, err := s.parseRef(shapeFunctionName, "functionName", in.FunctionName, &errs)
+	fields := in.fields()
+	fields.checkModel(&errs)
+	if e := errs.err(); e != nil {
+		return nil, e
+	}
 	if err != nil {
 		return nil, err
 	}
 	if ref.Qualifier != "" {
 		return nil, errdefs.New(errdefs.ErrInvalidParameter, "UpdateFunctionConfiguration updates $LATEST; remove the qualifier %q from the function name.", ref.Qualifier)
 	}
-	if err := in.unsupported.refuse(); err != nil {
+	// The function and its revision before the service's checks: AWS answers a stale
+	// RevisionId ahead of, say, a runtime it no longer accepts.
+	rec, _, err := s.loadFunction(ref.Name)
+	if err != nil {
 		return nil, err
 	}
-	// Validate everything before touching the record.
-	if in.Role != nil {
-		if err := validateRole(*in.Role); err != nil {
-			return nil, err
-		}
+	if in.RevisionId != "" && in.RevisionId != rec.Latest.RevisionId {
+		return nil, revisionMismatch()
 	}
 	if in.Runtime != nil {
 		if err := s.runtimeUsable(*in.Runtime); err != nil {
 			return nil, err
 		}
 	}
-	if in.Description != nil {
-		if err := validateDescription(*in.Description); err != nil {
-			return nil, err
-		}
-	}
-	if in.Timeout != nil {
-		if err := validateRange(*in.Timeout, "timeout", MinTimeoutSeconds, MaxTimeoutSeconds); err != nil {
-			return nil, err
-		}
-	}
-	if in.MemorySize != nil {
-		if err := validateRange(*in.MemorySize, "memorySize", MinMemoryMB, MaxMemoryMB); err != nil {
-			return nil, err
-		}
-	}
-	if in.EphemeralStorage != nil {
-		if err := validateRange(in.EphemeralStorage.Size, "ephemeralStorage.size", MinEphemeralMB, MaxEphemeralMB); err != nil {
-			return nil, err
-		}
-	}
-	if in.Environment != nil {
-		if err := validateEnvironment(in.Environment.Variables); err != nil {
-			return nil, err
-		}
-	}
-	if err := validateTracing(in.TracingConfig); err != nil {
+	if err := in.unsupported.refuse(); err != nil {
 		return nil, err
 	}
-	if err := validateLogging(in.LoggingConfig); err != nil {
+	if err := fields.checkService(); err != nil {
 		return nil, err
 	}
 	deadLetter, err := s.checkDeadLetter(in.DeadLetterConfig)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.mutateFunction(ctx, ref.Name, func(rec *functionRecord) error {
+	rec, err = s.mutateFunction(ctx, ref.Name, func(rec *functionRecord) error {
 		if in.RevisionId != "" && in.RevisionId != rec.Latest.RevisionId {
 			return revisionMismatch()
 		}
@@ -496,13 +527,16 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 
 // DeleteFunction deletes a function, or with a qualifier one published version.
 func (s *Service) DeleteFunction(ctx context.Context, functionName, qualifier string) error {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+	ref, q, err := s.parseQualified(functionName, qualifier)
 	if err != nil {
 		return err
 	}
-	q, err := resolveQualifier(ref, qualifier)
-	if err != nil {
-		return err
+	// What a qualifier cannot name is refused before AWS looks the function up.
+	switch {
+	case q == Latest:
+		return errdefs.New(errdefs.ErrInvalidParameter, "$LATEST version cannot be deleted without deleting the function.")
+	case isAliasName(q):
+		return errdefs.New(errdefs.ErrInvalidParameter, "Deletion of aliases is not currently supported.")
 	}
 	rec, rev, err := s.loadFunction(ref.Name)
 	if err != nil {
@@ -510,12 +544,10 @@ func (s *Service) DeleteFunction(ctx context.Context, functionName, qualifier st
 	}
 	switch {
 	case q == "":
-	case q == Latest:
-		return errdefs.New(errdefs.ErrInvalidParameter, "$LATEST version cannot be deleted without deleting the function.")
-	case reVersion.MatchString(q):
+	case reDigits.MatchString(q):
 		return s.deleteVersion(ctx, rec, q)
 	default:
-		return errdefs.New(errdefs.ErrInvalidParameter, "Deletion of aliases is not supported by DeleteFunction; use DeleteAlias.")
+		return errdefs.New(errdefs.ErrNotFound, "Function not found: %s", s.QualifiedArn(ref.Name, q))
 	}
 	if err := s.st.Functions.Delete(ctx, ref.Name, rev); err != nil {
 		if errors.Is(err, store.ErrRevision) {
@@ -531,9 +563,17 @@ func (s *Service) DeleteFunction(ctx context.Context, functionName, qualifier st
 	return nil
 }
 
+// deleteVersion deletes a published version. Deleting one that does not exist (any
+// more) succeeds, as on AWS: the call is idempotent.
 func (s *Service) deleteVersion(ctx context.Context, rec *functionRecord, q string) error {
-	n, _ := strconv.Atoi(q)
+	n, err := strconv.Atoi(q)
+	if err != nil || n < 1 || n > rec.LastVersion {
+		return nil
+	}
 	if _, err := s.loadVersion(rec, n); err != nil {
+		if errdefs.KindOf(err) == errdefs.ErrNotFound {
+			return nil
+		}
 		return err
 	}
 	var users []string

@@ -81,16 +81,25 @@ func (s *Service) stamp() [3]uint64 {
 }
 
 func (s *Service) resolveInvoke(functionName, qualifier string) (*invokeRoutes, error) {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+	// Invoke's FunctionName is the model's NamespacedFunctionName: a name the
+	// pattern admits but no function can have (65 characters, a ".") is not found.
+	ref, q, err := s.parseQualified(functionName, qualifier)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.resolve(ref, qualifier)
+	// Invoke names the version it looked for: without a qualifier a function that
+	// does not exist is "Function not found: …:NAME:$LATEST" (recorded 2025-11-24;
+	// GetFunction names the unqualified ARN).
+	look := q
+	if look == "" {
+		look = Latest
+	}
+	r, err := s.resolveQualified(ref.Name, look)
 	if err != nil {
 		return nil, err
 	}
 	invoked := s.FunctionArn(r.rec.Name)
-	if q, _ := resolveQualifier(ref, qualifier); q != "" {
+	if q != "" {
 		invoked = s.QualifiedArn(r.rec.Name, q)
 	}
 	routes := &invokeRoutes{primary: target(r.rec, r.version, invoked)}

@@ -3,15 +3,15 @@ package control
 import (
 	"context"
 	"strings"
-
-	"github.com/hearthfn/hearth/internal/errdefs"
 )
 
 // ListFunctions lists every function's $LATEST, or with functionVersion "ALL" every
 // version of every function, sorted by name (and version).
 func (s *Service) ListFunctions(ctx context.Context, functionVersion, marker string, maxItems int) (*ListFunctionsOutput, error) {
 	if functionVersion != "" && functionVersion != "ALL" {
-		return nil, validationError(functionVersion, "functionVersion", "Member must satisfy enum value set: [ALL]")
+		var errs modelErrors
+		checkEnum(&errs, functionVersion, "functionVersion", "ALL")
+		return nil, errs.err()
 	}
 	var all []*FunctionConfiguration
 	for _, name := range s.st.Functions.Keys("") {
@@ -43,10 +43,8 @@ func (s *Service) ListFunctions(ctx context.Context, functionVersion, marker str
 	return &ListFunctionsOutput{Functions: page, NextMarker: next}, nil
 }
 
-// checkMaxItems applies the model's bound on MaxItems.
+// CheckMaxItems applies the model's bounds on a MaxItems the caller gave (MaxListItems:
+// 1 to 10000).
 func CheckMaxItems(n int) error {
-	if n < 0 || n > 10000 {
-		return errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000", n)
-	}
-	return nil
+	return validateRange(n, "maxItems", 1, 10000)
 }

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,13 +24,15 @@ import (
 // Layout in the bucket hearth_mappings:
 //
 //	m.UUID        mappingRecord
-//	p.HASH        the UUID of the mapping between one queue and one function
-//	              (HASH = SHA-256 of queue ARN + function name + qualifier)
+//	p.HASH        "UUID MILLIS": the mapping between one queue and one function
+//	              (HASH = SHA-256 of queue ARN + function name + qualifier) and
+//	              when it was claimed (Unix milliseconds)
 //
 // Lambda allows one mapping per queue and function. The pair key is created (a
 // compare-and-set) before the mapping's own record, so two creates racing on any
 // nodes cannot both win; a crash between the two leaves a pair key naming a UUID
-// that does not exist, which the next create of that pair takes over.
+// that does not exist, which a create of that pair takes over once the claim is
+// older than pairClaimGrace (a younger one is a create still writing its record).
 
 // SQS's limits of a mapping (the model's bounds are wider, for streams).
 const (
@@ -214,40 +218,58 @@ func (s *Service) renderMapping(rec *mappingRecord, state string) *EventSourceMa
 	return out
 }
 
+// eventSourceArnPattern is the model's Arn, the shape of EventSourceArn.
+const eventSourceArnPattern = `arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)`
+
+var reEventSourceArn = regexp.MustCompile(`^(?:` + eventSourceArnPattern + `)$`)
+
+// rawSet reports whether a member kept raw was given a value.
+func rawSet(r json.RawMessage) bool {
+	v := strings.TrimSpace(string(r))
+	return v != "" && v != "null"
+}
+
 // checkMappingSource classifies an event source ARN: Hearth polls its own SQS queues
-// only.
+// only. Requests for other sources get the answers AWS gives before it looks at the
+// stream or cluster (a missing StartingPosition, missing credentials), so a tool
+// probing its configuration sees AWS's errors; valid ones are refused by name.
 func (s *Service) checkMappingSource(in *EventSourceMappingInput) (string, error) {
-	set := func(r json.RawMessage) bool {
-		v := strings.TrimSpace(string(r))
-		return v != "" && v != "null"
-	}
 	if in.EventSourceArn == nil || *in.EventSourceArn == "" {
-		if set(in.SelfManagedEventSource) {
+		if rawSet(in.SelfManagedEventSource) {
+			if !rawSet(in.SourceAccessConfigurations) {
+				return "", errdefs.New(errdefs.ErrInvalidParameter, "Required 'sourceAccessConfigurations' parameter is missing.")
+			}
 			return "", errdefs.New(errdefs.ErrInvalidParameter, "Hearth polls only its own SQS queues; self-managed Apache Kafka event sources are not supported.")
 		}
 		return "", errdefs.New(errdefs.ErrInvalidParameter, "Unrecognized event source.")
 	}
 	arn := *in.EventSourceArn
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") {
-		return "", validationError(arn, "eventSourceArn", `Member must satisfy regular expression pattern: arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)`)
-	}
-	switch parts[2] {
+	service := strings.SplitN(arn, ":", 4)[2] // the pattern was checked with the model's
+	switch service {
 	case "sqs":
 		return arn, nil
-	case "kinesis", "dynamodb", "kafka", "mq", "rds", "docdb-elastic":
-		return "", errdefs.New(errdefs.ErrInvalidParameter, "Hearth polls only its own SQS queues; %s event sources are not supported (event source %s).", parts[2], arn)
+	case "kinesis", "dynamodb":
+		// AWS's text, with its trailing period and InvalidParameterValueException: a
+		// check of the stream sources, not the model's (where the member is optional).
+		if in.StartingPosition == nil {
+			return "", errdefs.New(errdefs.ErrInvalidParameter, "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: Member must not be null.")
+		}
+		if service == "dynamodb" && *in.StartingPosition == "AT_TIMESTAMP" {
+			return "", errdefs.New(errdefs.ErrInvalidParameter, "Unsupported starting position for arn type: %s", arn)
+		}
+		if err := checkFilterPatterns(in.FilterCriteria); err != nil {
+			return "", err
+		}
+	case "kafka", "mq", "rds", "docdb-elastic":
+	default:
+		return "", errdefs.New(errdefs.ErrInvalidParameter, "Unrecognized event source.")
 	}
-	return "", errdefs.New(errdefs.ErrInvalidParameter, "Unrecognized event source.")
+	return "", errdefs.New(errdefs.ErrInvalidParameter, "Hearth polls only its own SQS queues; %s event sources are not supported (event source %s).", service, arn)
 }
 
 // refuseNonSQS names the first member that only other kinds of source take.
 func refuseNonSQS(in *EventSourceMappingInput) error {
-	set := func(r json.RawMessage) bool {
-		v := strings.TrimSpace(string(r))
-		return v != "" && v != "null"
-	}
-	if in.StartingPosition != nil || set(in.StartingPositionTimestamp) {
+	if in.StartingPosition != nil || rawSet(in.StartingPositionTimestamp) {
 		return errdefs.New(errdefs.ErrInvalidParameter, "StartingPosition is not valid for SQS event sources.")
 	}
 	fields := []struct {
@@ -262,7 +284,7 @@ func refuseNonSQS(in *EventSourceMappingInput) error {
 		{"AmazonManagedKafkaEventSourceConfig", in.AmazonManagedKafkaEventSourceConfig}, {"DocumentDBEventSourceConfig", in.DocumentDBEventSourceConfig},
 	}
 	for _, f := range fields {
-		if set(f.raw) {
+		if rawSet(f.raw) {
 			return errdefs.New(errdefs.ErrInvalidParameter, "Unsupported %s parameter for given event source mapping type.", f.name)
 		}
 	}
@@ -273,56 +295,85 @@ func refuseNonSQS(in *EventSourceMappingInput) error {
 		raw  json.RawMessage
 	}{{"KMSKeyArn", in.KMSKeyArn}, {"MetricsConfig", in.MetricsConfig}, {"LoggingConfig", in.LoggingConfig}, {"ProvisionedPollerConfig", in.ProvisionedPollerConfig}} {
 		v := strings.TrimSpace(string(f.raw))
-		if set(f.raw) && v != `""` && v != "{}" {
+		if rawSet(f.raw) && v != `""` && v != "{}" {
 			return errdefs.New(errdefs.ErrInvalidParameter, "Hearth does not support %s on event source mappings yet; remove it from the request.", f.name)
 		}
 	}
 	return nil
 }
 
-// checkMappingShape applies the model's constraints (ValidationException), before
-// anything is looked up.
-func checkMappingShape(in *EventSourceMappingInput) error {
+// parseMappingInput applies the model's constraints (ValidationException) to a
+// Create (create) or Update body, all violations reported together as AWS does,
+// before anything is looked up, and parses the function named (nil when none).
+func (s *Service) parseMappingInput(in *EventSourceMappingInput, create bool) (*FunctionRef, error) {
+	var errs modelErrors
+	var ref *FunctionRef
+	var refErr error
+	switch {
+	case in.FunctionName != nil:
+		var r FunctionRef
+		r, refErr = s.parseRef(shapeNamespacedFunctionName, "functionName", *in.FunctionName, &errs)
+		ref = &r
+	case create:
+		errs.addNull("functionName")
+	}
+	if create && in.EventSourceArn != nil {
+		checkPattern(&errs, *in.EventSourceArn, "eventSourceArn", reEventSourceArn, eventSourceArnPattern)
+	}
 	if in.BatchSize != nil {
-		if err := validateRange(*in.BatchSize, "batchSize", 1, MaxSQSBatchSize); err != nil {
-			return err
-		}
+		checkRange(&errs, *in.BatchSize, "batchSize", 1, MaxSQSBatchSize)
 	}
 	if in.MaximumBatchingWindowInSeconds != nil {
-		if err := validateRange(*in.MaximumBatchingWindowInSeconds, "maximumBatchingWindowInSeconds", 0, MaxBatchingWindow); err != nil {
-			return err
-		}
+		checkRange(&errs, *in.MaximumBatchingWindowInSeconds, "maximumBatchingWindowInSeconds", 0, MaxBatchingWindow)
 	}
 	if in.FunctionResponseTypes != nil {
+		// AWS shows the whole list, as Java renders one: [A, B].
+		list := "[" + strings.Join(*in.FunctionResponseTypes, ", ") + "]"
 		if len(*in.FunctionResponseTypes) > 1 {
-			return validationError(fmt.Sprint(*in.FunctionResponseTypes), "functionResponseTypes", "Member must have length less than or equal to 1")
+			errs.add(list, "functionResponseTypes", "Member must have length less than or equal to 1")
 		}
 		for _, t := range *in.FunctionResponseTypes {
 			if t != ReportBatchItemFailures {
-				return validationError("["+t+"]", "functionResponseTypes", "Member must satisfy constraint: [Member must satisfy enum value set: [ReportBatchItemFailures]]")
+				errs.add(list, "functionResponseTypes", "Member must satisfy constraint: [Member must satisfy enum value set: [ReportBatchItemFailures], Member must not be null]")
+				break
 			}
 		}
 	}
 	if in.ScalingConfig != nil && in.ScalingConfig.MaximumConcurrency != nil {
-		if err := validateRange(*in.ScalingConfig.MaximumConcurrency, "scalingConfig.maximumConcurrency", 2, 1000); err != nil {
-			return err
-		}
+		checkRange(&errs, *in.ScalingConfig.MaximumConcurrency, "scalingConfig.maximumConcurrency", 2, 1000)
 	}
 	if in.StartingPosition != nil {
-		switch *in.StartingPosition {
-		case "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP":
-		default:
-			return validationError(*in.StartingPosition, "startingPosition", "Member must satisfy enum value set: [LATEST, AT_TIMESTAMP, TRIM_HORIZON]")
+		checkEnum(&errs, *in.StartingPosition, "startingPosition", "LATEST", "AT_TIMESTAMP", "TRIM_HORIZON")
+	}
+	// Members of the stream and Kafka sources, which SQS mappings refuse later: their
+	// bounds are the model's, so they are checked first, as AWS does.
+	for _, m := range []struct {
+		raw    json.RawMessage
+		field  string
+		lo, hi int
+	}{
+		{in.MaximumRecordAgeInSeconds, "maximumRecordAgeInSeconds", -1, 604800},
+		{in.MaximumRetryAttempts, "maximumRetryAttempts", -1, 10000},
+		{in.ParallelizationFactor, "parallelizationFactor", 1, 10},
+		{in.TumblingWindowInSeconds, "tumblingWindowInSeconds", 0, 900},
+	} {
+		var n int
+		if rawSet(m.raw) && json.Unmarshal(m.raw, &n) == nil {
+			checkRange(&errs, n, m.field, m.lo, m.hi)
 		}
 	}
 	if in.FilterCriteria != nil {
 		for _, f := range in.FilterCriteria.Filters {
-			if len(f.Pattern) > filter.MaxPatternBytes {
-				return validationError(f.Pattern, "filterCriteria.filters.member.pattern", fmt.Sprintf("Member must have length less than or equal to %d", filter.MaxPatternBytes))
-			}
+			checkMaxLength(&errs, f.Pattern, "filterCriteria.filters.member.pattern", filter.MaxPatternBytes)
 		}
 	}
-	return validateTags(in.Tags)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	if refErr != nil {
+		return nil, refErr
+	}
+	return ref, validateTags(in.Tags)
 }
 
 // applyMappingSettings takes the settings an input gives into rec and checks the
@@ -350,11 +401,11 @@ func applyMappingSettings(rec *mappingRecord, in *EventSourceMappingInput) error
 		if len(in.FilterCriteria.Filters) > MaxMappingFilters {
 			return errdefs.New(errdefs.ErrInvalidParameter, "The number of filters (%d) exceeds the limit of %d filters per event source mapping.", len(in.FilterCriteria.Filters), MaxMappingFilters)
 		}
+		if err := checkFilterPatterns(in.FilterCriteria); err != nil {
+			return err
+		}
 		rec.Filters = nil
 		for _, f := range in.FilterCriteria.Filters {
-			if _, err := filter.Parse(f.Pattern); err != nil {
-				return errdefs.New(errdefs.ErrInvalidParameter, "Invalid filter pattern definition.")
-			}
 			rec.Filters = append(rec.Filters, f.Pattern)
 		}
 	}
@@ -367,25 +418,34 @@ func applyMappingSettings(rec *mappingRecord, in *EventSourceMappingInput) error
 	return nil
 }
 
-// mappingFunction resolves the function a mapping invokes. Lambda answers a function
-// that does not exist with InvalidParameterValueException, not 404, here.
-func (s *Service) mappingFunction(name string) (FunctionRef, error) {
-	ref, err := s.ParseFunctionRef("functionName", name)
-	if err != nil {
-		return ref, err
+// checkFilterPatterns answers a filter pattern that is not one as AWS does.
+func checkFilterPatterns(fc *FilterCriteria) error {
+	if fc == nil {
+		return nil
 	}
+	for _, f := range fc.Filters {
+		if _, err := filter.Parse(f.Pattern); err != nil {
+			return errdefs.New(errdefs.ErrInvalidParameter, "Invalid filter pattern definition.")
+		}
+	}
+	return nil
+}
+
+// mappingFunction checks that the function a mapping invokes exists. Lambda answers
+// a function that does not exist with InvalidParameterValueException, not 404, here.
+func (s *Service) mappingFunction(ref FunctionRef) error {
 	if _, ok := s.st.Functions.Get(ref.Name); !ok {
-		return ref, errdefs.New(errdefs.ErrInvalidParameter, "Function does not exist")
+		return errdefs.New(errdefs.ErrInvalidParameter, "Function does not exist")
 	}
 	if ref.Qualifier != "" && ref.Qualifier != Latest {
 		if _, err := s.ResolveInvoke(context.Background(), ref.Name, ref.Qualifier); err != nil {
 			if errdefs.KindOf(err) == errdefs.ErrNotFound {
-				return ref, errdefs.New(errdefs.ErrInvalidParameter, "Function does not exist")
+				return errdefs.New(errdefs.ErrInvalidParameter, "Function does not exist")
 			}
-			return ref, err
+			return err
 		}
 	}
-	return ref, nil
+	return nil
 }
 
 func (s *Service) checkQueue(arn string) error {
@@ -399,11 +459,30 @@ func conflictMessage(source, function, uuid string) error {
 	return errdefs.New(errdefs.ErrConflict, `An event source mapping with SQS arn (" %s ") and function (" %s ") already exists. Please update or delete the existing mapping with UUID %s`, source, function, uuid)
 }
 
+// pairClaimGrace is how long a pair key naming a mapping that does not exist is
+// taken for a create in progress rather than one a crash left behind.
+const pairClaimGrace = 30 * time.Second
+
+func (s *Service) pairClaim(uuid string) []byte {
+	return []byte(uuid + " " + strconv.FormatInt(s.now().UnixMilli(), 10))
+}
+
+// pairHolder reads a pair key's value: the UUID and when it was claimed (zero for a
+// key written before claims carried the time).
+func pairHolder(v []byte) (string, time.Time) {
+	uuid, ms, ok := strings.Cut(string(v), " ")
+	if !ok {
+		return uuid, time.Time{}
+	}
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return uuid, time.UnixMilli(n)
+}
+
 // claimPair makes the pair key name uuid, or answers the conflict with the mapping
 // that holds it.
 func (s *Service) claimPair(ctx context.Context, key, uuid, source, function string) error {
 	for attempt := 0; attempt <= maxAttempts; attempt++ {
-		_, err := s.st.Mappings.Create(ctx, key, []byte(uuid))
+		_, err := s.st.Mappings.Create(ctx, key, s.pairClaim(uuid))
 		if err == nil {
 			return nil
 		}
@@ -417,17 +496,18 @@ func (s *Service) claimPair(ctx context.Context, key, uuid, source, function str
 		if !ok {
 			continue // deleted meanwhile: try again
 		}
-		holder := string(e.Value)
+		holder, claimed := pairHolder(e.Value)
 		if holder == uuid {
 			return nil
 		}
 		if _, ok, err := s.st.Mappings.Fresh(ctx, mappingKey(holder)); err != nil {
 			return storeError(err)
-		} else if ok {
+		} else if ok || s.now().Sub(claimed) < pairClaimGrace {
+			// The holder's record exists, or its create is still writing it.
 			return conflictMessage(source, function, holder)
 		}
 		// A crash left the pair key without its mapping: take it over.
-		if _, err := s.st.Mappings.Update(ctx, key, []byte(uuid), e.Revision); err == nil {
+		if _, err := s.st.Mappings.Update(ctx, key, s.pairClaim(uuid), e.Revision); err == nil {
 			return nil
 		} else if !errors.Is(err, store.ErrRevision) {
 			return storeError(err)
@@ -438,28 +518,29 @@ func (s *Service) claimPair(ctx context.Context, key, uuid, source, function str
 
 // releasePair deletes the pair key if it still names uuid.
 func (s *Service) releasePair(ctx context.Context, key, uuid string) {
-	if e, ok := s.st.Mappings.Get(key); ok && string(e.Value) == uuid {
-		_ = s.st.Mappings.Delete(ctx, key, e.Revision)
+	if e, ok := s.st.Mappings.Get(key); ok {
+		if holder, _ := pairHolder(e.Value); holder == uuid {
+			_ = s.st.Mappings.Delete(ctx, key, e.Revision)
+		}
 	}
 }
 
 // CreateEventSourceMapping creates a mapping from an SQS queue to a function.
 func (s *Service) CreateEventSourceMapping(ctx context.Context, in *EventSourceMappingInput) (*EventSourceMappingConfiguration, error) {
-	if err := checkMappingShape(in); err != nil {
+	ref, err := s.parseMappingInput(in, true)
+	if err != nil {
 		return nil, err
 	}
+	// AWS's order: the source, the members that source does not take, the function,
+	// and last whether the queue exists.
 	source, err := s.checkMappingSource(in)
 	if err != nil {
 		return nil, err
 	}
-	if in.FunctionName == nil || *in.FunctionName == "" {
-		return nil, validationError("null", "functionName", "Member must not be null")
-	}
-	ref, err := s.mappingFunction(*in.FunctionName)
-	if err != nil {
+	if err := refuseNonSQS(in); err != nil {
 		return nil, err
 	}
-	if err := refuseNonSQS(in); err != nil {
+	if err := s.mappingFunction(*ref); err != nil {
 		return nil, err
 	}
 	if err := s.checkQueue(source); err != nil {
@@ -501,7 +582,8 @@ func (s *Service) GetEventSourceMapping(ctx context.Context, uuid string) (*Even
 
 // UpdateEventSourceMapping changes a mapping's settings, function or Enabled.
 func (s *Service) UpdateEventSourceMapping(ctx context.Context, uuid string, in *EventSourceMappingInput) (*EventSourceMappingConfiguration, error) {
-	if err := checkMappingShape(in); err != nil {
+	ref, err := s.parseMappingInput(in, false)
+	if err != nil {
 		return nil, err
 	}
 	rec, rev, err := s.loadMapping(uuid)
@@ -517,13 +599,10 @@ func (s *Service) UpdateEventSourceMapping(ctx context.Context, uuid string, in 
 	if err := refuseNonSQS(in); err != nil {
 		return nil, err
 	}
-	var ref *FunctionRef
-	if in.FunctionName != nil {
-		r, err := s.mappingFunction(*in.FunctionName)
-		if err != nil {
+	if ref != nil {
+		if err := s.mappingFunction(*ref); err != nil {
 			return nil, err
 		}
-		ref = &r
 	}
 	for attempt := 0; ; attempt++ {
 		wasEnabled := rec.Enabled
@@ -597,15 +676,19 @@ func (s *Service) DeleteEventSourceMapping(ctx context.Context, uuid string) (*E
 // ListEventSourceMappings lists mappings, optionally of one queue and/or function.
 // Filters that name nothing that exists list nothing, as on Lambda.
 func (s *Service) ListEventSourceMappings(ctx context.Context, source, function, marker string, maxItems int) (*ListEventSourceMappingsOutput, error) {
-	if maxItems < 0 || maxItems > MaxMappingListItems {
-		return nil, validationError(fmt.Sprint(maxItems), "maxItems", fmt.Sprintf("Member must have value between 1 and %d", MaxMappingListItems))
+	// 0 is "not given" here; the edge checks a MaxItems the caller sent.
+	if err := validateRange(maxItems, "maxItems", 0, MaxMappingListItems); err != nil {
+		return nil, err
 	}
 	if maxItems == 0 {
 		maxItems = defaultMappingListSize
 	}
+	if source != "" && !reEventSourceArn.MatchString(source) {
+		return nil, validationError(source, "eventSourceArn", "Member must satisfy regular expression pattern: "+eventSourceArnPattern)
+	}
 	var ref *FunctionRef
 	if function != "" {
-		r, err := s.ParseFunctionRef("functionName", function)
+		r, err := s.ParseNamespacedFunctionRef("functionName", function)
 		if err != nil {
 			return nil, err
 		}

@@ -4,9 +4,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hearthfn/hearth/internal/errdefs"
 	"github.com/hearthfn/hearth/internal/store"
@@ -157,12 +159,38 @@ func TestMappingErrors(t *testing.T) {
 		wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(mapQueue1), FilterCriteria: &FilterCriteria{Filters: []Filter{{Pattern: bad}}}}), errdefs.ErrInvalidParameter, "Invalid filter pattern definition.")
 	}
 	wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(mapQueue1), DestinationConfig: []byte(`{"OnFailure":{"Destination":"x"}}`)}), errdefs.ErrInvalidParameter, "Unsupported DestinationConfig parameter for given event source mapping type.")
+	// AWS checks the members a source does not take before the function.
+	wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("doesnotexist"), EventSourceArn: mapStr(mapQueue1), DestinationConfig: []byte(`{"OnFailure":{"Destination":"x"}}`)}), errdefs.ErrInvalidParameter, "Unsupported DestinationConfig parameter for given event source mapping type.")
 	for _, src := range []string{"arn:aws:kinesis:us-east-1:000000000000:stream/s", "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2024", "arn:aws:kafka:us-east-1:000000000000:cluster/c/1", "arn:aws:mq:us-east-1:000000000000:broker:b:1"} {
-		wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(src)}), errdefs.ErrInvalidParameter, "Hearth polls only its own SQS queues")
+		wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(src), StartingPosition: mapStr("LATEST")}), errdefs.ErrInvalidParameter, "Hearth polls only its own SQS queues")
 	}
+	// The answers AWS gives a stream source before it looks at the stream.
+	for _, src := range []string{"arn:aws:kinesis:us-east-1:000000000000:stream/s", "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2024"} {
+		wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(src)}), errdefs.ErrInvalidParameter,
+			"1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: Member must not be null.")
+	}
+	wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr("arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2024"), StartingPosition: mapStr("AT_TIMESTAMP")}), errdefs.ErrInvalidParameter,
+		"Unsupported starting position for arn type: arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2024")
+	kafka := []byte(`{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["kafka:1000"]}}`)
+	wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), SelfManagedEventSource: kafka}), errdefs.ErrInvalidParameter, "Required 'sourceAccessConfigurations' parameter is missing.")
+	wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), SelfManagedEventSource: kafka, SourceAccessConfigurations: []byte(`[{"Type":"BASIC_AUTH","URI":"arn:aws:secretsmanager:us-east-1:000000000000:secret:s"}]`)}),
+		errdefs.ErrInvalidParameter, "Hearth polls only its own SQS queues")
+	// The model's constraints come first, in AWS's words.
+	wantMappingErr(t, create(EventSourceMappingInput{EventSourceArn: mapStr(mapQueue1)}), errdefs.ErrValidation,
+		"1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null")
+	wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr("not-an-arn")}), errdefs.ErrValidation,
+		"1 validation error detected: Value 'not-an-arn' at 'eventSourceArn' failed to satisfy constraint: Member must satisfy regular expression pattern: "+eventSourceArnPattern)
+	wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("doesnotexist"), EventSourceArn: mapStr(mapQueue1), MaximumRetryAttempts: []byte("-2")}), errdefs.ErrValidation,
+		"1 validation error detected: Value '-2' at 'maximumRetryAttempts' failed to satisfy constraint: Member must have value greater than or equal to -1")
+	wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(mapQueue1), FunctionResponseTypes: &[]string{"Nope"}}), errdefs.ErrValidation,
+		"1 validation error detected: Value '[Nope]' at 'functionResponseTypes' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [ReportBatchItemFailures], Member must not be null]")
+	wantMappingErr(t, create(EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(mapQueue1), FunctionResponseTypes: &[]string{ReportBatchItemFailures, ReportBatchItemFailures}}), errdefs.ErrValidation,
+		"1 validation error detected: Value '[ReportBatchItemFailures, ReportBatchItemFailures]' at 'functionResponseTypes' failed to satisfy constraint: Member must have length less than or equal to 1")
+	_, err := s.ListEventSourceMappings(ctx, "not-an-arn", "", "", 0)
+	wantMappingErr(t, err, errdefs.ErrValidation, "at 'eventSourceArn' failed to satisfy constraint")
 	fifo := "arn:aws:sqs:us-east-1:000000000000:q.fifo"
 	other := New(Config{Store: s.st, Region: "us-east-1", AccountID: "000000000000", QueueExists: func(string) bool { return true }})
-	_, err := other.CreateEventSourceMapping(ctx, &EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(fifo), BatchSize: mapInt(100), MaximumBatchingWindowInSeconds: mapInt(5)})
+	_, err = other.CreateEventSourceMapping(ctx, &EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(fifo), BatchSize: mapInt(100), MaximumBatchingWindowInSeconds: mapInt(5)})
 	wantMappingErr(t, err, errdefs.ErrInvalidParameter, "Batching window is not supported for FIFO queues")
 	_, err = other.CreateEventSourceMapping(ctx, &EventSourceMappingInput{FunctionName: mapStr("f"), EventSourceArn: mapStr(fifo), BatchSize: mapInt(11)})
 	wantMappingErr(t, err, errdefs.ErrInvalidParameter, "Maximum batch window in seconds must be greater than 0")
@@ -201,6 +229,40 @@ func TestMappingCreateRace(t *testing.T) {
 	wg.Wait()
 	if won != 1 || conflicts != 7 {
 		t.Fatalf("%d created, %d conflicts; want 1 and 7", won, conflicts)
+	}
+}
+
+// A pair key naming a mapping that does not exist is a create still writing its
+// record while the claim is young (a conflict), and a crash's leftover once it is old
+// (taken over).
+func TestMappingPairClaim(t *testing.T) {
+	s, st := newMappingService(t)
+	ctx := context.Background()
+	key := pairKey(mapQueue1, "f", "")
+	ghost := "6d3a5f7e-0000-4000-8000-000000000001"
+	if _, err := st.Mappings.Create(ctx, key, []byte(ghost+" "+strconv.FormatInt(time.Now().UnixMilli(), 10))); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.CreateEventSourceMapping(ctx, &EventSourceMappingInput{EventSourceArn: mapStr(mapQueue1), FunctionName: mapStr("f")})
+	wantMappingErr(t, err, errdefs.ErrConflict, "the existing mapping with UUID "+ghost)
+	for _, stale := range []string{ghost + " " + strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10), ghost} {
+		e, _, _ := st.Mappings.Fresh(ctx, key)
+		if _, err := st.Mappings.Update(ctx, key, []byte(stale), e.Revision); err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.CreateEventSourceMapping(ctx, &EventSourceMappingInput{EventSourceArn: mapStr(mapQueue1), FunctionName: mapStr("f")})
+		if err != nil {
+			t.Fatalf("claim %q: %v", stale, err)
+		}
+		if _, err := s.DeleteEventSourceMapping(ctx, out.UUID); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := st.Mappings.Get(key); ok {
+			t.Fatal("delete left the pair key")
+		}
+		if _, err := st.Mappings.Create(ctx, key, []byte(ghost)); err != nil { // for the next claim
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strconv"
 
@@ -97,6 +96,17 @@ func (s *Service) provisionDemands(m map[string]reservation) []ProvisionDemand {
 // MaxProvisionedListItems is ListProvisionedConcurrencyConfigs' page size limit.
 const MaxProvisionedListItems = 50
 
+// CheckProvisionedMaxItems checks a ListProvisionedConcurrencyConfigs MaxItems against
+// the model (MaxProvisionedConcurrencyConfigListItems: 1 to 50); given says the
+// caller sent one.
+func CheckProvisionedMaxItems(n int, given bool) error {
+	var errs modelErrors
+	if given {
+		checkRange(&errs, n, "maxItems", 1, MaxProvisionedListItems)
+	}
+	return errs.err()
+}
+
 func provisionedID(rec *functionRecord, qualifier string) string {
 	return rec.Name + ":" + qualifier + "@" + rec.Gen
 }
@@ -104,9 +114,24 @@ func provisionedID(rec *functionRecord, qualifier string) string {
 func (p provisionedRecord) rev() string { return strconv.Itoa(p.Requested) + "@" + p.LastModified }
 
 // provisionedRef resolves the function and qualifier of a provisioned-concurrency
-// call: an alias or a published version, never $LATEST.
-func (s *Service) provisionedRef(functionName, qualifier string, put bool) (*functionRecord, string, *resolved, error) {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+// call: an alias or a published version, never $LATEST. check adds the violations of
+// the call's other members, reported with the function name's and the qualifier's.
+// Lambda looks the alias or version up by its ARN, so a missing function reads as a
+// missing alias or version.
+func (s *Service) provisionedRef(functionName, qualifier string, put bool, check func(errs *modelErrors)) (*functionRecord, string, *resolved, error) {
+	var errs modelErrors
+	ref, err := s.parseRef(shapeFunctionName, "functionName", functionName, &errs)
+	if check != nil {
+		check(&errs)
+	}
+	checkQualifier(&errs, qualifier)
+	if qualifier == "" && ref.Qualifier == "" {
+		// The model requires ?Qualifier=; Hearth also takes it from the name.
+		errs.addNull("qualifier")
+	}
+	if e := errs.err(); e != nil {
+		return nil, "", nil, e
+	}
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -114,35 +139,34 @@ func (s *Service) provisionedRef(functionName, qualifier string, put bool) (*fun
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if q == "" {
-		return nil, "", nil, validationError("null", "qualifier", "Member must not be null")
+	if q == Latest {
+		return nil, "", nil, unpublished(put)
+	}
+	missing := "Function not found: %s"
+	if !reVersion.MatchString(q) {
+		missing = "Cannot find alias arn: %s"
 	}
 	rec, _, err := s.loadFunction(ref.Name)
 	if err != nil {
-		return nil, "", nil, err
-	}
-	unpublished := func() error {
-		if put {
-			return errdefs.New(errdefs.ErrInvalidParameter, "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
-		}
-		return errdefs.New(errdefs.ErrInvalidParameter, "The function resource provided must be an alias or a published version.")
-	}
-	if q == Latest {
-		return nil, "", nil, unpublished()
-	}
-	if !reVersion.MatchString(q) {
-		if _, err := s.loadAlias(rec, q); err != nil {
-			return nil, "", nil, errdefs.New(errdefs.ErrNotFound, "Cannot find alias arn: %s", s.QualifiedArn(rec.Name, q))
-		}
+		return nil, "", nil, rewordNotFound(err, missing, s.QualifiedArn(ref.Name, q))
 	}
 	r, err := s.resolve(FunctionRef{Name: rec.Name}, q)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, rewordNotFound(err, missing, s.QualifiedArn(rec.Name, q))
 	}
 	if r.version.Version == Latest {
-		return nil, "", nil, unpublished()
+		// An alias of $LATEST provisions nothing Lambda could keep warm.
+		return nil, "", nil, unpublished(put)
 	}
 	return rec, q, r, nil
+}
+
+// unpublished refuses $LATEST, as Put words it or as Get and Delete do.
+func unpublished(put bool) error {
+	if put {
+		return errdefs.New(errdefs.ErrInvalidParameter, "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+	}
+	return errdefs.New(errdefs.ErrInvalidParameter, "The function resource provided must be an alias or a published version.")
 }
 
 // targetVersion is the version a qualifier of rec stands for ("" if none).
@@ -170,7 +194,7 @@ func (s *Service) checkProvisionedMove(rec *functionRecord, alias, version strin
 		return nil
 	}
 	if version == Latest {
-		return errdefs.New(errdefs.ErrInvalidParameter, "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+		return unpublished(true)
 	}
 	for other := range configs {
 		if other != alias && s.targetVersion(rec, other) == version {
@@ -183,13 +207,13 @@ func (s *Service) checkProvisionedMove(rec *functionRecord, alias, version strin
 // PutProvisionedConcurrencyConfig stores a config for an alias or version; the
 // answer is IN_PROGRESS with nothing allocated yet.
 func (s *Service) PutProvisionedConcurrencyConfig(ctx context.Context, functionName, qualifier string, n *int, check ProvisionCheck) (*ProvisionedConcurrencyConfig, error) {
-	if n == nil {
-		return nil, validationError("null", "provisionedConcurrentExecutions", "Member must not be null")
-	}
-	if *n < 1 {
-		return nil, validationError(strconv.Itoa(*n), "provisionedConcurrentExecutions", "Member must have value greater than or equal to 1")
-	}
-	rec, q, r, err := s.provisionedRef(functionName, qualifier, true)
+	rec, q, r, err := s.provisionedRef(functionName, qualifier, true, func(errs *modelErrors) {
+		if n == nil {
+			errs.addNull("provisionedConcurrentExecutions")
+		} else if *n < 1 {
+			errs.add(strconv.Itoa(*n), "provisionedConcurrentExecutions", "Member must have value greater than or equal to 1")
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +285,7 @@ func cloneProvisioned(in map[string]provisionedRecord) map[string]provisionedRec
 
 // GetProvisionedConcurrencyConfig returns an alias's or version's config.
 func (s *Service) GetProvisionedConcurrencyConfig(ctx context.Context, functionName, qualifier string) (*ProvisionedConcurrencyConfig, error) {
-	rec, q, _, err := s.provisionedRef(functionName, qualifier, false)
+	rec, q, _, err := s.provisionedRef(functionName, qualifier, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +308,7 @@ func (s *Service) GetProvisionedConcurrencyConfig(ctx context.Context, functionN
 // DeleteProvisionedConcurrencyConfig removes an alias's or version's config (none
 // is not an error, as on Lambda).
 func (s *Service) DeleteProvisionedConcurrencyConfig(ctx context.Context, functionName, qualifier string) error {
-	rec, q, _, err := s.provisionedRef(functionName, qualifier, false)
+	rec, q, _, err := s.provisionedRef(functionName, qualifier, false, nil)
 	if err != nil {
 		return err
 	}
@@ -325,8 +349,8 @@ func (s *Service) ListProvisionedConcurrencyConfigs(ctx context.Context, functio
 	if err != nil {
 		return nil, err
 	}
-	if maxItems < 0 || maxItems > MaxProvisionedListItems {
-		return nil, validationError(strconv.Itoa(maxItems), "maxItems", fmt.Sprintf("Member must have value less than or equal to %d", MaxProvisionedListItems))
+	if err := CheckProvisionedMaxItems(maxItems, maxItems != 0); err != nil {
+		return nil, err
 	}
 	rec, _, err := s.loadFunction(ref.Name)
 	if err != nil {

@@ -9,50 +9,116 @@ import (
 	"github.com/hearthfn/hearth/internal/errdefs"
 )
 
-// Tags belong to a function as a whole; Lambda takes them by unqualified function ARN.
-var reTaggable = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)$`)
+// The resources Lambda tags, by ARN: functions (unqualified), event source mappings,
+// code signing configs, layers and capacity providers. The pattern is the one AWS
+// quotes in its ValidationException today (newer than the published model's: it
+// admits the eusc- partition's regions and layers).
+const taggablePattern = `arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)`
 
-func (s *Service) taggable(resource string) (string, error) {
-	if len(resource) > 256 || !reTaggable.MatchString(resource) {
-		return "", validationError(resource, "resource", `Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)`)
+var reTaggable = regexp.MustCompile(`^` + taggablePattern + `$`)
+
+// maxTaggableResource is the TaggableResource shape's maximum length.
+const maxTaggableResource = 256
+
+// taggable is a parsed TaggableResource: a function's name or a mapping's UUID.
+type taggable struct {
+	function string
+	mapping  string
+}
+
+// checkTaggable adds a TaggableResource's violations of the model to errs.
+func checkTaggable(errs *modelErrors, resource string) {
+	switch {
+	case !reTaggable.MatchString(resource):
+		errs.add(resource, "resource", "Member must satisfy regular expression pattern: "+taggablePattern)
+	case len(resource) > maxTaggableResource:
+		errs.add(resource, "resource", "Member must have length less than or equal to 256")
 	}
-	if !strings.Contains(resource, ":function:") {
-		return "", errdefs.New(errdefs.ErrInvalidParameter, "Hearth keeps tags on functions only; %s is not a function ARN.", resource)
+}
+
+// resolveTaggable finds the resource a well-formed TaggableResource names. A
+// function's version or alias is refused before Lambda looks the function up.
+func (s *Service) resolveTaggable(resource string) (taggable, error) {
+	_, rest, _ := strings.Cut(resource, ":lambda:")
+	parts := strings.SplitN(rest, ":", 4) // region, account, type, id[:qualifier]
+	kind, id := parts[2], parts[3]
+	switch kind {
+	case "function":
+		if strings.Contains(id, ":") {
+			return taggable{}, errdefs.New(errdefs.ErrInvalidParameter, "Tags on function aliases and versions are not supported. Please specify a function ARN.")
+		}
+		ref, err := s.ParseFunctionRef("resource", resource)
+		if err != nil {
+			return taggable{}, err
+		}
+		if _, _, err := s.loadFunction(ref.Name); err != nil {
+			return taggable{}, err
+		}
+		return taggable{function: ref.Name}, nil
+	case "event-source-mapping":
+		// mappings.go answers for the mapping's existence.
+		return taggable{mapping: id}, nil
+	case "capacity-provider":
+		// Hearth runs functions on its own hosts: there are no capacity providers.
+		return taggable{}, errdefs.New(errdefs.ErrNotFound, "Capacity provider not found: %s", resource)
+	case "code-signing-config":
+		return taggable{}, errdefs.New(errdefs.ErrNotFound, "Code signing config not found: %s", resource)
+	default: // layer
+		return taggable{}, errdefs.New(errdefs.ErrNotFound, "Layer not found: %s", resource)
 	}
-	ref, err := s.ParseFunctionRef("resource", resource)
-	if err != nil {
-		return "", err
+}
+
+// tagLimit refuses more tags than a resource may carry.
+func tagLimit(tags map[string]string) error {
+	if len(tags) > MaxTags {
+		return errdefs.New(errdefs.ErrInvalidParameter, "Number of tags exceeds resource tag limit.")
 	}
-	if ref.Qualifier != "" {
-		return "", errdefs.New(errdefs.ErrInvalidParameter, "Tags apply to a function, not to a version or alias; use the unqualified ARN %s.", s.FunctionArn(ref.Name))
-	}
-	if _, _, err := s.loadFunction(ref.Name); err != nil {
-		return "", err
-	}
-	return ref.Name, nil
+	return nil
 }
 
 // TagResource adds or replaces tags.
 func (s *Service) TagResource(ctx context.Context, resource string, tags map[string]string) error {
+	var errs modelErrors
+	checkTaggable(&errs, resource)
+	if tags == nil {
+		errs.addNull("tags")
+	}
+	if err := errs.err(); err != nil {
+		return err
+	}
+	// What Lambda answers an empty Tags map, whatever the resource.
 	if len(tags) == 0 {
-		return validationError("null", "tags", "Member must not be null")
+		return errdefs.New(errdefs.ErrInvalidParameter, "An error occurred and the request cannot be processed.")
 	}
-	if uuid, ok := mappingResource(resource); ok {
-		return s.changeMappingTags(ctx, uuid, func(t map[string]string) map[string]string {
-			maps.Copy(t, tags)
-			return t
-		})
-	}
-	name, err := s.taggable(resource)
+	t, err := s.resolveTaggable(resource)
 	if err != nil {
 		return err
 	}
-	_, err = s.mutateFunction(ctx, name, func(rec *functionRecord) error {
+	if err := tagLimit(tags); err != nil {
+		return err
+	}
+	if t.mapping != "" {
+		if current, err := s.mappingTags(t.mapping); err == nil {
+			merged := maps.Clone(current)
+			maps.Copy(merged, tags)
+			if err := tagLimit(merged); err != nil {
+				return err
+			}
+		}
+		return s.changeMappingTags(ctx, t.mapping, func(m map[string]string) map[string]string {
+			maps.Copy(m, tags)
+			return m
+		})
+	}
+	_, err = s.mutateFunction(ctx, t.function, func(rec *functionRecord) error {
 		merged := maps.Clone(rec.Tags)
 		if merged == nil {
 			merged = map[string]string{}
 		}
 		maps.Copy(merged, tags)
+		if err := tagLimit(merged); err != nil {
+			return err
+		}
 		if err := validateTags(merged); err != nil {
 			return err
 		}
@@ -64,22 +130,28 @@ func (s *Service) TagResource(ctx context.Context, resource string, tags map[str
 
 // UntagResource removes tags by key; absent keys are ignored, as on Lambda.
 func (s *Service) UntagResource(ctx context.Context, resource string, keys []string) error {
+	var errs modelErrors
+	checkTaggable(&errs, resource)
 	if len(keys) == 0 {
-		return validationError("null", "tagKeys", "Member must not be null")
+		// An empty list is not sent at all: the query has no tagKeys.
+		errs.addNull("tagKeys")
 	}
-	if uuid, ok := mappingResource(resource); ok {
-		return s.changeMappingTags(ctx, uuid, func(t map[string]string) map[string]string {
-			for _, k := range keys {
-				delete(t, k)
-			}
-			return t
-		})
+	if err := errs.err(); err != nil {
+		return err
 	}
-	name, err := s.taggable(resource)
+	t, err := s.resolveTaggable(resource)
 	if err != nil {
 		return err
 	}
-	_, err = s.mutateFunction(ctx, name, func(rec *functionRecord) error {
+	if t.mapping != "" {
+		return s.changeMappingTags(ctx, t.mapping, func(m map[string]string) map[string]string {
+			for _, k := range keys {
+				delete(m, k)
+			}
+			return m
+		})
+	}
+	_, err = s.mutateFunction(ctx, t.function, func(rec *functionRecord) error {
 		rec.Tags = maps.Clone(rec.Tags)
 		for _, k := range keys {
 			delete(rec.Tags, k)
@@ -92,16 +164,21 @@ func (s *Service) UntagResource(ctx context.Context, resource string, keys []str
 	return err
 }
 
-// ListTags returns a function's tags.
+// ListTags returns a resource's tags.
 func (s *Service) ListTags(ctx context.Context, resource string) (map[string]string, error) {
-	if uuid, ok := mappingResource(resource); ok {
-		return s.mappingTags(uuid)
+	var errs modelErrors
+	checkTaggable(&errs, resource)
+	if err := errs.err(); err != nil {
+		return nil, err
 	}
-	name, err := s.taggable(resource)
+	t, err := s.resolveTaggable(resource)
 	if err != nil {
 		return nil, err
 	}
-	rec, _, err := s.loadFunction(name)
+	if t.mapping != "" {
+		return s.mappingTags(t.mapping)
+	}
+	rec, _, err := s.loadFunction(t.function)
 	if err != nil {
 		return nil, err
 	}
@@ -109,14 +186,4 @@ func (s *Service) ListTags(ctx context.Context, resource string) (map[string]str
 		return map[string]string{}, nil
 	}
 	return rec.Tags, nil
-}
-
-// mappingResource returns the UUID of an event source mapping's ARN; tags on
-// mappings live in the mapping's record (mappings.go).
-func mappingResource(resource string) (string, bool) {
-	if len(resource) > 256 || !reTaggable.MatchString(resource) {
-		return "", false
-	}
-	_, uuid, ok := strings.Cut(resource, ":event-source-mapping:")
-	return uuid, ok
 }

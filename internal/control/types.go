@@ -1,6 +1,9 @@
 package control
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // The shapes below are the Lambda API's (lambda-api-2015-03-31.json), with its field
 // names, so the edge renders them as they are. Optional inputs are pointers: "absent"
@@ -45,6 +48,47 @@ type EnvironmentResponse struct {
 // Environment is a function's environment as set.
 type Environment struct {
 	Variables map[string]string `json:"Variables"`
+	// order is Variables' names as the request listed them: Lambda measures the 4 KB
+	// limit on the variables as sent, and quotes them in that order.
+	order []string
+}
+
+// UnmarshalJSON decodes the variables and remembers their order.
+func (e *Environment) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Variables json.RawMessage `json:"Variables"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*e = Environment{}
+	if len(raw.Variables) == 0 || string(raw.Variables) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw.Variables, &e.Variables); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw.Variables))
+	if _, err := dec.Token(); err != nil { // {
+		return err
+	}
+	seen := make(map[string]bool, len(e.Variables))
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		// A repeated name keeps its first place and its last value, as a JSON map does.
+		if k, _ := t.(string); !seen[k] {
+			seen[k] = true
+			e.order = append(e.order, k)
+		}
+	}
+	return nil
 }
 
 // EphemeralStorage is the size of /tmp in MB.

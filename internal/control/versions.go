@@ -14,7 +14,14 @@ import (
 // PublishVersion publishes $LATEST as a new version, unless nothing changed since the
 // last one, in which case Lambda (and Hearth) return that version.
 func (s *Service) PublishVersion(ctx context.Context, in *PublishVersionInput) (*FunctionConfiguration, error) {
-	ref, err := s.ParseFunctionRef("functionName", in.FunctionName)
+	var errs modelErrors
+	ref, err := s.parseRef(shapeFunctionName, "functionName", in.FunctionName, &errs)
+	if in.Description != nil {
+		checkMaxLength(&errs, *in.Description, "description", MaxDescription)
+	}
+	if e := errs.err(); e != nil {
+		return nil, e
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -23,11 +30,6 @@ func (s *Service) PublishVersion(ctx context.Context, in *PublishVersionInput) (
 	}
 	if len(in.PublishTo) > 0 && string(in.PublishTo) != "null" {
 		return nil, errdefs.New(errdefs.ErrInvalidParameter, "Hearth does not support PublishTo yet; remove it from the request.")
-	}
-	if in.Description != nil {
-		if err := validateDescription(*in.Description); err != nil {
-			return nil, err
-		}
 	}
 	return s.publish(ctx, ref.Name, in)
 }
@@ -43,7 +45,7 @@ func (s *Service) publish(ctx context.Context, name string, in *PublishVersionIn
 			return revisionMismatch()
 		}
 		if in.CodeSha256 != "" && in.CodeSha256 != rec.Latest.CodeSha256 {
-			return errdefs.New(errdefs.ErrInvalidParameter, "CodeSha256 (%s) is different from current CodeSha256 in $LATEST (%s). Please try again with the CodeSha256 in $LATEST.", in.CodeSha256, rec.Latest.CodeSha256)
+			return errdefs.New(errdefs.ErrInvalidParameter, "CodeSHA256 (%s) is different from current CodeSHA256 in $LATEST (%s). Please try again with the CodeSHA256 in $LATEST.", in.CodeSha256, rec.Latest.CodeSha256)
 		}
 		hash := rec.Latest.configHash()
 		if rec.LastVersion > 0 && rec.PublishedHash == hash {
@@ -108,7 +110,7 @@ var errUnchanged = errdefs.New(errdefs.ErrConflict, "unchanged")
 
 // ListVersionsByFunction lists $LATEST and the published versions, oldest first.
 func (s *Service) ListVersionsByFunction(ctx context.Context, functionName, marker string, maxItems int) (*ListVersionsOutput, error) {
-	ref, err := s.ParseFunctionRef("functionName", functionName)
+	ref, err := s.ParseNamespacedFunctionRef("functionName", functionName)
 	if err != nil {
 		return nil, err
 	}

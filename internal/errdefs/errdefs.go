@@ -29,11 +29,15 @@ var (
 	ErrInvalidRequest            = &Kind{"InvalidRequestContentException", http.StatusBadRequest}
 	ErrPreconditionFailed        = &Kind{"PreconditionFailedException", http.StatusPreconditionFailed}
 	ErrRequestTooLarge           = &Kind{"RequestTooLargeException", http.StatusRequestEntityTooLarge}
-	ErrTooManyRequests           = &Kind{"TooManyRequestsException", http.StatusTooManyRequests}
-	ErrUnsupportedMedia          = &Kind{"UnsupportedMediaTypeException", http.StatusUnsupportedMediaType}
-	ErrCodeStorageExceeded       = &Kind{"CodeStorageExceededException", http.StatusBadRequest}
-	ErrService                   = &Kind{"ServiceException", http.StatusInternalServerError}
-	ErrRecursiveInvocation       = &Kind{"RecursiveInvocationException", http.StatusBadRequest}
+	// ErrRequestEntityTooLarge is what AWS answers for a request body over an
+	// operation's limit, before the operation runs (a 7 MB Invoke, a 71 MB
+	// CreateFunction); the model's RequestTooLargeException is not what it sends.
+	ErrRequestEntityTooLarge = &Kind{"RequestEntityTooLargeException", http.StatusRequestEntityTooLarge}
+	ErrTooManyRequests       = &Kind{"TooManyRequestsException", http.StatusTooManyRequests}
+	ErrUnsupportedMedia      = &Kind{"UnsupportedMediaTypeException", http.StatusUnsupportedMediaType}
+	ErrCodeStorageExceeded   = &Kind{"CodeStorageExceededException", http.StatusBadRequest}
+	ErrService               = &Kind{"ServiceException", http.StatusInternalServerError}
+	ErrRecursiveInvocation   = &Kind{"RecursiveInvocationException", http.StatusBadRequest}
 	// ErrNotImplemented marks an operation of the Lambda API that Hearth does not
 	// implement yet. 501 is not retried by the SDKs, so the caller sees it at once.
 	ErrNotImplemented = &Kind{"NotImplementedException", http.StatusNotImplemented}

@@ -6,6 +6,7 @@
 package invoke
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -154,7 +155,9 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 	switch in.InvocationType {
 	case "", "RequestResponse", "Event", "DryRun":
 	default:
-		return nil, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", in.InvocationType)
+		// The values in the order AWS lists them (an answer quoted in 2017), which
+		// is not the model's.
+		return nil, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [DryRun, RequestResponse, Event]", in.InvocationType)
 	}
 	switch in.LogType {
 	case "", "None", "Tail":
@@ -163,21 +166,25 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 	}
 	if in.ClientContext != "" {
 		if len(in.ClientContext) > maxClientCtx {
-			return nil, errdefs.New(errdefs.ErrInvalidParameter, "Client context must be at most %d bytes.", maxClientCtx)
+			return nil, errdefs.New(errdefs.ErrInvalidRequest, "Client context must be at most %d bytes.", maxClientCtx)
 		}
-		raw, err := base64.StdEncoding.DecodeString(in.ClientContext)
-		if err != nil || !json.Valid(raw) {
-			return nil, errdefs.New(errdefs.ErrInvalidParameter, "Client context must be a valid Base64-encoded JSON object.")
+		if !clientContextObject(in.ClientContext) {
+			return nil, errdefs.New(errdefs.ErrInvalidRequest, "Client context must be a valid Base64-encoded JSON object.")
 		}
 	}
+	// Over the limits AWS answers 413 RequestEntityTooLargeException (the model's
+	// RequestTooLargeException is not what it sends). The edge refuses a body over
+	// 6 MB before it is read; these are for callers that come another way.
 	if in.InvocationType == "Event" && len(in.Payload) > MaxAsyncPayload {
-		return nil, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the InvokeAsync operation", MaxAsyncPayload)
+		return nil, errdefs.New(errdefs.ErrRequestEntityTooLarge, "%d byte payload is too large for the Event invocation type (limit %d bytes)", len(in.Payload), MaxAsyncPayload)
 	}
 	if len(in.Payload) > MaxSyncPayload {
-		return nil, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the Invoke operation", MaxSyncPayload)
+		return nil, errdefs.New(errdefs.ErrRequestEntityTooLarge, "Request must be smaller than %d bytes for the InvokeFunction operation", MaxSyncPayload)
 	}
-	if len(in.Payload) > 0 && !json.Valid(in.Payload) {
-		return nil, errdefs.New(errdefs.ErrInvalidRequest, "Could not parse request body into json: the payload is not valid JSON.")
+	if len(in.Payload) > 0 {
+		if msg := payloadProblem(in.Payload); msg != "" {
+			return nil, errdefs.New(errdefs.ErrInvalidRequest, "%s", payloadParsePrefix+msg)
+		}
 	}
 	t, err := d.ctl.ResolveInvoke(ctx, in.FunctionName, in.Qualifier)
 	if err != nil {
@@ -206,7 +213,8 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 	}
 	if lineage > maxLineage {
 		if loop, err := d.ctl.RecursiveLoop(t.FunctionName); err == nil && loop != "Allow" {
-			return nil, errdefs.New(errdefs.ErrRecursiveInvocation, "Lambda detected a recursive loop: this request chain has invoked functions %d times. Set the function's recursive loop detection to Allow (PutFunctionRecursionConfig) if the loop is intended.", lineage-1)
+			// AWS's message is not recorded; this is the exception's documented meaning.
+			return nil, errdefs.New(errdefs.ErrRecursiveInvocation, "Lambda has detected your function being invoked in a recursive loop with other Amazon Web Services resources and stopped your function's invocation.")
 		}
 	}
 	v := versionOf(t)
@@ -231,6 +239,17 @@ func (d *Dispatcher) Invoke(ctx context.Context, in *Input) (*Output, error) {
 		out.LogResult = base64.StdEncoding.EncodeToString(tail)
 	}
 	return out, nil
+}
+
+// clientContextObject reports whether an X-Amz-Client-Context is what AWS asks for:
+// base64 of a JSON object.
+func clientContextObject(cc string) bool {
+	raw, err := base64.StdEncoding.DecodeString(cc)
+	if err != nil || payloadProblem(raw) != "" {
+		return false
+	}
+	first := bytes.TrimLeft(raw, " \t\r\n")
+	return len(first) > 0 && first[0] == '{'
 }
 
 // initGrace is how long past the function timeout an Event invocation may take to

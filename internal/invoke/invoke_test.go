@@ -122,14 +122,15 @@ func TestDispatcherRefusesBadShapes(t *testing.T) {
 		kind error
 		msg  string
 	}{
-		{"invocation type", Input{FunctionName: "fn", InvocationType: "Later"}, errdefs.ErrValidation, "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"},
+		{"invocation type", Input{FunctionName: "fn", InvocationType: "Later"}, errdefs.ErrValidation, "1 validation error detected: Value 'Later' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [DryRun, RequestResponse, Event]"},
 		{"log type", Input{FunctionName: "fn", LogType: "All"}, errdefs.ErrValidation, "Member must satisfy enum value set: [None, Tail]"},
-		{"client context not base64", Input{FunctionName: "fn", ClientContext: "%%%"}, errdefs.ErrInvalidParameter, "Client context must be a valid Base64-encoded JSON object."},
-		{"client context not JSON", Input{FunctionName: "fn", ClientContext: cc("nope")}, errdefs.ErrInvalidParameter, "Client context must be a valid Base64-encoded JSON object."},
-		{"client context too long", Input{FunctionName: "fn", ClientContext: strings.Repeat("A", maxClientCtx+1)}, errdefs.ErrInvalidParameter, "at most 3583 bytes"},
-		{"payload not JSON", Input{FunctionName: "fn", Payload: []byte("{")}, errdefs.ErrInvalidRequest, "Could not parse request body into json"},
-		{"sync payload", Input{FunctionName: "fn", Payload: bytes.Repeat([]byte(" "), MaxSyncPayload+1)}, errdefs.ErrRequestTooLarge, "for the Invoke operation"},
-		{"async payload", Input{FunctionName: "fn", InvocationType: "Event", Payload: bytes.Repeat([]byte(" "), MaxAsyncPayload+1)}, errdefs.ErrRequestTooLarge, "for the InvokeAsync operation"},
+		{"client context not base64", Input{FunctionName: "fn", ClientContext: "%%%"}, errdefs.ErrInvalidRequest, "Client context must be a valid Base64-encoded JSON object."},
+		{"client context not JSON", Input{FunctionName: "fn", ClientContext: cc("nope")}, errdefs.ErrInvalidRequest, "Client context must be a valid Base64-encoded JSON object."},
+		{"client context not an object", Input{FunctionName: "fn", ClientContext: cc("[1]")}, errdefs.ErrInvalidRequest, "Client context must be a valid Base64-encoded JSON object."},
+		{"client context too long", Input{FunctionName: "fn", ClientContext: strings.Repeat("A", maxClientCtx+1)}, errdefs.ErrInvalidRequest, "at most 3583 bytes"},
+		{"payload not JSON", Input{FunctionName: "fn", Payload: []byte("{")}, errdefs.ErrInvalidRequest, "Could not parse request body into json: Could not parse payload into json: Unexpected end-of-input: expected close marker for Object"},
+		{"sync payload", Input{FunctionName: "fn", Payload: bytes.Repeat([]byte(" "), MaxSyncPayload+1)}, errdefs.ErrRequestEntityTooLarge, "Request must be smaller than 6291456 bytes for the InvokeFunction operation"},
+		{"async payload", Input{FunctionName: "fn", InvocationType: "Event", Payload: bytes.Repeat([]byte(" "), MaxAsyncPayload+1)}, errdefs.ErrRequestEntityTooLarge, "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)"},
 		{"no such function", Input{FunctionName: "nope"}, errdefs.ErrNotFound, "Function not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

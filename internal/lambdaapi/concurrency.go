@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/hearthfn/hearth/internal/control"
-	"github.com/hearthfn/hearth/internal/errdefs"
 )
 
 func (s *Server) registerConcurrency() {
@@ -64,8 +63,8 @@ func (s *Server) registerProvisioned() {
 		if err != nil {
 			return nil, err
 		}
-		if rq.query.Has("MaxItems") && (n < 1 || n > control.MaxProvisionedListItems) {
-			return nil, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and %d", n, control.MaxProvisionedListItems)
+		if err := control.CheckProvisionedMaxItems(n, rq.query.Has("MaxItems")); err != nil {
+			return nil, err
 		}
 		out, err := s.ctl.ListProvisionedConcurrencyConfigs(ctx, rq.param("FunctionName"), rq.query.Get("Marker"), n)
 		if err != nil {

@@ -28,6 +28,15 @@ func bodyReadTimeout(n int64) time.Duration {
 	return bodyReadBase + time.Duration(n/bodyReadRate)*time.Second
 }
 
+// tooLarge is AWS's answer to a body over the operation's limit. AWS names Invoke
+// by its internal name there ("for the InvokeFunction operation").
+func tooLarge(op string, limit int64) error {
+	if op == "Invoke" {
+		op = "InvokeFunction"
+	}
+	return errdefs.New(errdefs.ErrRequestEntityTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op)
+}
+
 // bodyLimit is the largest request body the operation takes.
 func bodyLimit(op string) int64 {
 	switch op {
@@ -126,7 +135,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, op string, lim
 	}
 	if used > limit {
 		done()
-		return nil, nil, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op)
+		return nil, nil, tooLarge(op, limit)
 	}
 	return body, done, nil
 }

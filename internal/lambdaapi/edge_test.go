@@ -194,7 +194,7 @@ func TestChunkedBody(t *testing.T) {
 	}
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)
-	if w.Code != 413 || w.Header().Get("x-amzn-ErrorType") != "RequestTooLargeException" {
+	if w.Code != 413 || w.Header().Get("x-amzn-ErrorType") != "RequestEntityTooLargeException" {
 		t.Fatalf("got %d %s", w.Code, w.Body)
 	}
 	if n := s.bodies.inUse(); n != 0 {

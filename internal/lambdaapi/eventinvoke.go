@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/hearthfn/hearth/internal/control"
-	"github.com/hearthfn/hearth/internal/errdefs"
 )
 
 // registerEventInvoke serves the configuration of asynchronous invocation:
@@ -35,8 +34,10 @@ func (s *Server) registerEventInvoke() {
 		if err != nil {
 			return nil, err
 		}
-		if rq.query.Has("MaxItems") && (n < 1 || n > control.MaxEventInvokeListItems) {
-			return nil, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and %d", n, control.MaxEventInvokeListItems)
+		if rq.query.Has("MaxItems") {
+			if err := checkMaxItems(n, control.MaxEventInvokeListItems); err != nil {
+				return nil, err
+			}
 		}
 		return s.ctl.ListFunctionEventInvokeConfigs(ctx, rq.param("FunctionName"), rq.query.Get("Marker"), n)
 	})

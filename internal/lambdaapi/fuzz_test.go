@@ -100,7 +100,7 @@ func TestErrorShapes(t *testing.T) {
 			continue
 		}
 		var body errorBody
-		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Message == "" || body.Type == "" {
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Message == nil || *body.Message == "" || body.Type == "" {
 			t.Errorf("%s %s: error body %q", c.method, c.path, w.Body)
 		}
 		if w.Header().Get("x-amzn-RequestId") == "" {
@@ -114,7 +114,7 @@ func TestOversizedBody(t *testing.T) {
 	r := signed(t, "PUT", "/2015-03-31/functions/f/configuration", bytes.Repeat([]byte(" "), maxOtherRequestBytes+1))
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)
-	if w.Code != 413 || w.Header().Get("x-amzn-ErrorType") != "RequestTooLargeException" {
+	if w.Code != 413 || w.Header().Get("x-amzn-ErrorType") != "RequestEntityTooLargeException" {
 		t.Fatalf("got %d %s", w.Code, w.Header().Get("x-amzn-ErrorType"))
 	}
 }

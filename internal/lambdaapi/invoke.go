@@ -53,7 +53,9 @@ func (s *Server) registerInvoke(d *invoke.Dispatcher) {
 	// with {"Status":202}. It goes through the same durable queue.
 	s.handle("InvokeAsync", func(ctx context.Context, rq *request) (any, error) {
 		if len(rq.body) > maxInvokeAsyncArgs {
-			return nil, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the InvokeAsync operation", maxInvokeAsyncArgs)
+			// AWS's text for this limit is not recorded; this is the form of its
+			// answers to other request bodies over their operation's limit.
+			return nil, errdefs.New(errdefs.ErrRequestEntityTooLarge, "Request must be smaller than %d bytes for the InvokeAsync operation", maxInvokeAsyncArgs)
 		}
 		if _, err := d.Invoke(ctx, &invoke.Input{
 			RequestID:      rq.id,

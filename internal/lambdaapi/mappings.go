@@ -35,9 +35,23 @@ func (s *Server) registerMappings() {
 		if err != nil {
 			return nil, err
 		}
-		if rq.query.Has("MaxItems") && (n < 1 || n > control.MaxMappingListItems) {
-			return nil, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and %d", n, control.MaxMappingListItems)
+		if rq.query.Has("MaxItems") {
+			if err := checkMaxItems(n, control.MaxMappingListItems); err != nil {
+				return nil, err
+			}
 		}
 		return s.ctl.ListEventSourceMappings(ctx, rq.query.Get("EventSourceArn"), rq.query.Get("FunctionName"), rq.query.Get("Marker"), n)
 	})
+}
+
+// checkMaxItems applies the model's bounds of a MaxItems, in AWS's words for each.
+func checkMaxItems(n, max int) error {
+	const msg = "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value %s than or equal to %d"
+	switch {
+	case n < 1:
+		return errdefs.New(errdefs.ErrValidation, msg, n, "greater", 1)
+	case n > max:
+		return errdefs.New(errdefs.ErrValidation, msg, n, "less", max)
+	}
+	return nil
 }

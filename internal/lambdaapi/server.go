@@ -150,6 +150,7 @@ func New(cfg Config) *Server {
 	s.registerMappings()
 	s.registerTags()
 	s.registerAccount()
+	s.registerAbsent()
 	if cfg.Invoke != nil {
 		s.registerInvoke(cfg.Invoke)
 	}
@@ -200,7 +201,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := bodyLimit(op.Name)
 	if r.ContentLength > limit {
-		s.refuse(w, r, errdefs.New(errdefs.ErrRequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, op.Name))
+		s.refuse(w, r, tooLarge(op.Name, limit))
 		return
 	}
 	// Everything about the signature that the body is not needed for, first: a
@@ -290,9 +291,9 @@ func authError(err error) error {
 
 // errorBody is Lambda's error document. Type says whose fault it is.
 type errorBody struct {
-	Type    string `json:"Type"`
-	Message string `json:"message"`
-	Reason  string `json:"Reason,omitempty"` // a throttle's cause
+	Type    string  `json:"Type"`
+	Message *string `json:"message"`          // null when AWS sends none (AccessDeniedException)
+	Reason  string  `json:"Reason,omitempty"` // a throttle's cause
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -303,7 +304,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fault = "Server"
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	b, _ := json.Marshal(errorBody{Type: fault, Message: msg, Reason: errdefs.Reason(err)})
+	doc := errorBody{Type: fault, Reason: errdefs.Reason(err)}
+	if msg != "" {
+		doc.Message = &msg
+	}
+	b, _ := json.Marshal(doc)
 	w.Header().Set("x-amzn-ErrorType", kind.Type)
 	if after := errdefs.RetryAfter(err); after > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(after))
@@ -375,8 +380,11 @@ func maxItems(q url.Values) (int, error) {
 		return 0, err
 	}
 	if q.Has("MaxItems") {
-		if err := control.CheckMaxItems(n); err != nil || n == 0 {
-			return 0, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000", n)
+		if n < 1 {
+			return 0, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1", n)
+		}
+		if err := control.CheckMaxItems(n); err != nil {
+			return 0, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 10000", n)
 		}
 	}
 	return n, nil

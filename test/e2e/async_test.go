@@ -444,7 +444,7 @@ func TestAsyncPayloadLimit(t *testing.T) {
 		t.Fatalf("a 1 MB Event payload: %v", err)
 	}
 	_, err := c.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String(fn), InvocationType: types.InvocationTypeEvent, Payload: []byte(big + " ")})
-	wantAPIError(t, err, "RequestTooLargeException", http.StatusRequestEntityTooLarge, "1048576 bytes")
+	wantAPIError(t, err, "RequestEntityTooLargeException", http.StatusRequestEntityTooLarge, "1048576 bytes")
 	_, err = c.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String(fn + "-nope"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{}`)})
 	wantAPIError(t, err, "ResourceNotFoundException", http.StatusNotFound)
 }
@@ -624,7 +624,7 @@ func TestAsyncInvokeAsync(t *testing.T) {
 		t.Fatalf("the function got %+v", got)
 	}
 	_, err = c.InvokeAsync(ctxT(t), &lambda.InvokeAsyncInput{FunctionName: aws.String(fn), InvokeArgs: strings.NewReader(`"` + strings.Repeat("x", 256*1024) + `"`)})
-	wantAPIError(t, err, "RequestTooLargeException", http.StatusRequestEntityTooLarge, "InvokeAsync")
+	wantAPIError(t, err, "RequestEntityTooLargeException", http.StatusRequestEntityTooLarge, "InvokeAsync")
 }
 
 // TestAsyncRecursionThroughAQueue: a function that sends what it gets back to the

@@ -215,7 +215,8 @@ func TestEventSourceMappingAPI(t *testing.T) {
 	wantAPIError(t, err, "InvalidParameterValueException", 400, "Invalid filter pattern definition.")
 	for _, src := range []string{"arn:aws:kinesis:us-east-1:000000000000:stream/s", "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2024-01-01T00:00:00.000",
 		"arn:aws:kafka:us-east-1:000000000000:cluster/c/0b1f", "arn:aws:mq:us-east-1:000000000000:broker:b:b-1"} {
-		_, err = c.CreateEventSourceMapping(ctxT(t), &lambda.CreateEventSourceMappingInput{EventSourceArn: aws.String(src), FunctionName: aws.String(fn)})
+		// With a StartingPosition: without one, streams get AWS's "must not be null" first.
+		_, err = c.CreateEventSourceMapping(ctxT(t), &lambda.CreateEventSourceMappingInput{EventSourceArn: aws.String(src), FunctionName: aws.String(fn), StartingPosition: types.EventSourcePositionLatest})
 		wantAPIError(t, err, "InvalidParameterValueException", 400, "Hearth polls only its own SQS queues")
 	}
 	unknown := "6d3a5f7e-0000-4000-8000-000000000000"

@@ -193,9 +193,10 @@ func TestInvokePayloadLimits(t *testing.T) {
 			t.Errorf("a request of 6 MB - 100 bytes: want 200 \"xx\", got %s", r)
 		}
 
-		// Over 6 MB: 413 RequestTooLargeException, from the SDK's point of view too.
+		// Over 6 MB: 413 RequestEntityTooLargeException (what AWS sends, not the
+		// model's RequestTooLargeException), from the SDK's point of view too.
 		_, err := s.client().Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String(name), Payload: pad(6*1024*1024 + 1)})
-		wantAPIError(t, err, "RequestTooLargeException", http.StatusRequestEntityTooLarge, "6291456 bytes")
+		wantAPIError(t, err, "RequestEntityTooLargeException", http.StatusRequestEntityTooLarge, "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
 
 		// A response just under the limit comes back whole.
 		r = s.invoke(t, name, map[string]any{"action": "big", "bytes": 6_000_000}, invokeOpts{})
@@ -247,7 +248,8 @@ func TestInvokeTypes(t *testing.T) {
 		// 256 KB before).
 		big := []byte(`{"pad":"` + strings.Repeat("p", 1<<20) + `"}`)
 		_, err := s.client().Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String(name), InvocationType: types.InvocationTypeEvent, Payload: big})
-		wantAPIError(t, err, "RequestTooLargeException", http.StatusRequestEntityTooLarge)
+		wantAPIError(t, err, "RequestEntityTooLargeException", http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("%d byte payload is too large for the Event invocation type (limit 1048576 bytes)", len(big)))
 
 		// DryRun: 204, nothing runs.
 		dry := uniqueName("dry")

@@ -53,10 +53,11 @@ func TestValidation(t *testing.T) {
 		fragment string
 	}{
 		{"name with a space", func(in *lambda.CreateFunctionInput) { in.FunctionName = aws.String("bad name") }, "ValidationException", 400, "functionName"},
-		{"name of 65 characters", func(in *lambda.CreateFunctionInput) { in.FunctionName = aws.String(strings.Repeat("n", 65)) }, "ValidationException", 400, "functionName"},
+		{"name of 65 characters", func(in *lambda.CreateFunctionInput) { in.FunctionName = aws.String(strings.Repeat("n", 65)) }, "InvalidParameterValueException", 400, "functionName"},
 		{"name with a qualifier", func(in *lambda.CreateFunctionInput) { in.FunctionName = aws.String(*in.FunctionName + ":1") }, "InvalidParameterValueException", 400, ""},
 		{"memory 127", func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(127) }, "ValidationException", 400, "memorySize"},
-		{"memory 10241", func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(10241) }, "ValidationException", 400, "memorySize"},
+		{"memory 10241", func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(10241) }, "InvalidParameterValueException", 400, "MemorySize"},
+		{"memory 32769", func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(32769) }, "ValidationException", 400, "memorySize"},
 		{"timeout 0", func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(0) }, "ValidationException", 400, "timeout"},
 		{"timeout 901", func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(901) }, "ValidationException", 400, "timeout"},
 		{"ephemeral 511", func(in *lambda.CreateFunctionInput) {
@@ -74,7 +75,7 @@ func TestValidation(t *testing.T) {
 		}, "ValidationException", 400, ""},
 		{"python handler without a function", func(in *lambda.CreateFunctionInput) { in.Handler = aws.String("nohandler") }, "InvalidParameterValueException", 400, "nohandler"},
 		{"handler with white space", func(in *lambda.CreateFunctionInput) { in.Handler = aws.String("lambda_function. handler") }, "ValidationException", 400, "handler"},
-		{"unknown runtime", func(in *lambda.CreateFunctionInput) { in.Runtime = "cobol1" }, "ValidationException", 400, "runtime"},
+		{"unknown runtime", func(in *lambda.CreateFunctionInput) { in.Runtime = "cobol1" }, "InvalidParameterValueException", 400, "runtime"},
 		{"deprecated runtime", func(in *lambda.CreateFunctionInput) { in.Runtime = types.RuntimePython27 }, "InvalidParameterValueException", 400, "python2.7"},
 		{"runtime Hearth does not run", func(in *lambda.CreateFunctionInput) { in.Runtime = types.RuntimeJava21 }, "InvalidParameterValueException", 400, "java21"},
 		{"bad role", func(in *lambda.CreateFunctionInput) { in.Role = aws.String("my-role") }, "ValidationException", 400, "role"},
@@ -121,7 +122,9 @@ func TestValidation(t *testing.T) {
 	t.Run("zip over 50 MB", func(t *testing.T) {
 		// Random bytes, stored: the archive is just over Lambda's 50 MB limit for a
 		// direct upload, and its base64 request still under the 70167211-byte request
-		// limit, so it is the zip's size that is refused: 413 RequestTooLargeException.
+		// limit, so it is the zip's size that is refused: 413 RequestEntityTooLargeException
+		// "Zipped size must be smaller than 52428800 bytes", as AWS answers (recorded
+		// 2025-11-25, test_oversized_zipped_create_lambda).
 		big := storedRandomZip(t, 50<<20+1024)
 		if len(big) <= 52428800 {
 			t.Fatalf("test zip is only %d bytes", len(big))
@@ -129,16 +132,17 @@ func TestValidation(t *testing.T) {
 		name := uniqueName("toolarge")
 		names = append(names, name)
 		_, err := c.CreateFunction(ctxT(t), createInput(name, big))
-		wantAPIError(t, err, "RequestTooLargeException", 413)
+		wantAPIError(t, err, "RequestEntityTooLargeException", 413, "Zipped size must be smaller than 52428800 bytes")
 	})
 
 	t.Run("request over the size limit", func(t *testing.T) {
 		// A request longer than 70167211 bytes (a 50 MB zip in base64 and the JSON
-		// around it) is refused by its length, before its body is read.
+		// around it) is refused by its length, before its body is read (AWS: 413
+		// RequestEntityTooLargeException, recorded 2025-11-25).
 		body := make([]byte, 70167212)
 		r := s.raw(t, http.MethodPost, "/2015-03-31/functions", body, rawOptions{})
-		if r.Status != 413 || r.Header.Get("x-amzn-ErrorType") != "RequestTooLargeException" {
-			t.Errorf("CreateFunction with a %d-byte body: %d %q %.200s, want 413 RequestTooLargeException", len(body), r.Status, r.Header.Get("x-amzn-ErrorType"), r.Body)
+		if r.Status != 413 || r.Header.Get("x-amzn-ErrorType") != "RequestEntityTooLargeException" {
+			t.Errorf("CreateFunction with a %d-byte body: %d %q %.200s, want 413 RequestEntityTooLargeException", len(body), r.Status, r.Header.Get("x-amzn-ErrorType"), r.Body)
 		}
 	})
 
@@ -230,8 +234,20 @@ func TestValidation(t *testing.T) {
 		wantAPIError(t, err, "NotImplementedException", 501, "ListLayers")
 		_, err = c.CreateFunctionUrlConfig(ctxT(t), &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String(name), AuthType: "NONE"})
 		wantAPIError(t, err, "NotImplementedException", 501, "CreateFunctionUrlConfig")
+		// What cannot be created yet, the reads answer as AWS does for a function
+		// without it: Terraform reads the code signing config on every refresh.
 		_, err = c.GetPolicy(ctxT(t), &lambda.GetPolicyInput{FunctionName: aws.String(name)})
-		wantAPIError(t, err, "NotImplementedException", 501, "GetPolicy")
+		wantAPIError(t, err, "ResourceNotFoundException", 404, "The resource you requested does not exist.")
+		_, err = c.GetFunctionUrlConfig(ctxT(t), &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String(name)})
+		wantAPIError(t, err, "ResourceNotFoundException", 404, "The resource you requested does not exist.")
+		csc, err := c.GetFunctionCodeSigningConfig(ctxT(t), &lambda.GetFunctionCodeSigningConfigInput{FunctionName: aws.String(name)})
+		if err != nil || aws.ToString(csc.CodeSigningConfigArn) != "" || aws.ToString(csc.FunctionName) != name {
+			t.Errorf("GetFunctionCodeSigningConfig: %+v, %v; want no config for %s", csc, err, name)
+		}
+		urls, err := c.ListFunctionUrlConfigs(ctxT(t), &lambda.ListFunctionUrlConfigsInput{FunctionName: aws.String(name)})
+		if err != nil || len(urls.FunctionUrlConfigs) != 0 {
+			t.Errorf("ListFunctionUrlConfigs: %+v, %v; want an empty list", urls, err)
+		}
 		// These servers run with --sandbox none: a control-plane-only node.
 		_, err = c.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(`{}`)})
 		wantAPIError(t, err, "NotImplementedException", 501, "Invoke")
