@@ -3,6 +3,7 @@ package sqs
 import (
 	"encoding/json"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -41,7 +42,7 @@ const (
 	DefaultRetentionPeriod        = 345600
 	MinRetentionPeriod            = 60
 	MaxRetentionPeriod            = 1209600
-	DefaultMaximumMessageSize     = 262144
+	DefaultMaximumMessageSize     = 1048576 // SQS's default since August 2025 (was 262144)
 	MinMaximumMessageSize         = 1024
 	MaxMaximumMessageSize         = 1048576
 	MaxReceiveWaitTimeSeconds     = 20
@@ -189,21 +190,27 @@ func defaultAttributes(fifo bool) map[string]string {
 // service and whether it is FIFO.
 func checkAttributes(attrs map[string]string, fifo, create bool, dlqExists func(arn string) (exists, isFIFO bool)) (map[string]string, error) {
 	out := make(map[string]string, len(attrs))
-	for name, v := range attrs {
+	// In name order, so a request with several bad attributes always gets the
+	// same error.
+	names := make([]string, 0, len(attrs))
+	for name := range attrs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := attrs[name]
 		if readOnlyAttributes[name] || !settableAttributes[name] {
 			return nil, errAttrName(name)
 		}
 		if fifoOnlyAttributes[name] && !fifo {
-			if name == AttrFifoQueue {
-				if b, err := boolAttr(name, v); err == nil && !b {
-					// FifoQueue=false on a standard queue is allowed at create.
-					if create {
-						continue
-					}
-				}
-				if create {
-					return nil, errInvalidParam("The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix. The queue name has 80 characters or less.")
-				}
+			// AWS's recorded answers: a standard queue knows no FifoQueue, not
+			// even "false", nor ContentBasedDeduplication; the two throughput
+			// settings say why they are refused.
+			switch {
+			case name == AttrFifoQueue && create && strings.EqualFold(v, "true"):
+				return nil, errInvalidParam("The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix. The queue name has 80 characters or less.")
+			case name == AttrDeduplicationScope || name == AttrFifoThroughputLimit:
+				return nil, NewError("InvalidAttributeName", "You can specify the %s only when FifoQueue is set to true.", name)
 			}
 			return nil, errAttrName(name)
 		}
@@ -249,11 +256,12 @@ func checkAttributes(attrs map[string]string, fifo, create bool, dlqExists func(
 			if err != nil {
 				return nil, err
 			}
-			if !create {
-				// FifoQueue cannot change after creation.
-				return nil, errAttrName(name)
-			}
 			if !b {
+				if !create {
+					// A FIFO queue stays one; setting FifoQueue=true again is
+					// accepted (AWS's recorded answers).
+					return nil, NewError("InvalidAttributeValue", "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported.")
+				}
 				return nil, errInvalidParam("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 			}
 			v = "true"

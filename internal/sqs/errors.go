@@ -12,10 +12,13 @@ import (
 // protocols render it from these fields, so one value serves either edge.
 type Error struct {
 	Code      string // JSON protocol: "QueueDoesNotExist"
-	QueryCode string // query protocol and x-amzn-query-error: "AWS.SimpleQueueService.NonExistentQueue"
+	QueryCode string // query protocol, x-amzn-query-error and batch entries: "AWS.SimpleQueueService.NonExistentQueue"
 	Status    int
 	Message   string
-	Sender    bool // the client's fault (Type Sender), else Receiver
+	// QueryMessage, when set, is the query protocol's text where it differs from
+	// the JSON protocol's (SQS's query API still names its WSDL version).
+	QueryMessage string
+	Sender       bool // the client's fault (Type Sender), else Receiver
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -37,12 +40,26 @@ var queryCodes = map[string]string{
 	"UnsupportedOperation":         "AWS.SimpleQueueService.UnsupportedOperation",
 }
 
-// NewError builds a client-fault error with SQS's code; the query code and status
-// follow from the code.
+// jsonCodes are the JSON protocol's names of the common errors that SQS names
+// differently there; callers use the query protocol's (AWS's documented) name.
+// AWS's recorded answers: InvalidParameterValue is `__type`
+// InvalidParameterValueException with x-amzn-query-error InvalidParameterValue, and
+// MissingParameter is MissingRequiredParameterException.
+var jsonCodes = map[string]string{
+	"InvalidParameterValue": "InvalidParameterValueException",
+	"MissingParameter":      "MissingRequiredParameterException",
+}
+
+// NewError builds a client-fault error with SQS's code (the JSON protocol's name,
+// or the query protocol's for the common errors of jsonCodes); the other
+// protocol's code and the status follow from the code.
 func NewError(code, format string, args ...any) *Error {
 	e := &Error{Code: code, QueryCode: code, Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...), Sender: true}
 	if q, ok := queryCodes[code]; ok {
 		e.QueryCode = q
+	}
+	if j, ok := jsonCodes[code]; ok {
+		e.Code = j
 	}
 	switch code {
 	case "PurgeQueueInProgress":
@@ -69,9 +86,15 @@ func AsError(err error) *Error {
 	return InternalError(err)
 }
 
-func errNoQueue() *Error {
-	return NewError("QueueDoesNotExist", "The specified queue does not exist.")
+// QueueDoesNotExist is the error of a queue URL or name that names no queue. The
+// query protocol's text names the WSDL version (AWS's recorded answers).
+func QueueDoesNotExist() *Error {
+	e := NewError("QueueDoesNotExist", "The specified queue does not exist.")
+	e.QueryMessage = "The specified queue does not exist for this wsdl version."
+	return e
 }
+
+func errNoQueue() *Error { return QueueDoesNotExist() }
 
 func errInvalidParam(format string, args ...any) *Error {
 	return NewError("InvalidParameterValue", format, args...)

@@ -126,7 +126,10 @@ func checkMessageAttributes(attrs map[string]MessageAttributeValue) (int, error)
 			}
 			size += len(v.BinaryValue)
 		default:
-			if v.StringValue == nil || *v.StringValue == "" || v.BinaryValue != nil {
+			if v.StringValue == nil || *v.StringValue == "" {
+				return 0, errInvalidParam("Message (user) attribute '%s' must contain a non-empty value of type '%s'.", name, base)
+			}
+			if v.BinaryValue != nil {
 				return 0, errInvalidParam("The message attribute '%s' must contain non-empty message attribute value for message attribute type '%s'.", name, base)
 			}
 			if base == "Number" && !isNumber(*v.StringValue) {

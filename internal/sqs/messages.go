@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,11 +26,16 @@ type SendMessageInput struct {
 	// AWSTraceHeader only, as on SQS.
 	MessageAttributes       map[string]MessageAttributeValue
 	MessageSystemAttributes map[string]MessageAttributeValue
-	MessageGroupId          string
-	MessageDeduplicationId  string
+	// MessageGroupId and MessageDeduplicationId are nil when not given; an empty
+	// one given is invalid, as on SQS.
+	MessageGroupId         *string
+	MessageDeduplicationId *string
 	// SenderId is who sent it (the account id, or a role's "AROA…:session"); empty is
 	// the account.
 	SenderId string
+	// Batch marks an entry of SendMessageBatch: SQS words some of its failures
+	// differently there.
+	Batch bool
 }
 
 // SendMessageOutput is what SendMessage answers.
@@ -151,6 +157,9 @@ func checkSend(q *queue, in *SendMessageInput) (delay int, err error) {
 		}
 	}
 	if size := len(in.Body) + attrSize; size > q.st.maxSize {
+		if in.Batch {
+			return 0, errInvalidParam("One or more parameters cannot be validated. Reason: Message must be shorter than %d bytes.", q.st.maxSize)
+		}
 		return 0, errInvalidParam("One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", q.st.maxSize)
 	}
 	delay = q.st.delay
@@ -166,23 +175,62 @@ func checkSend(q *queue, in *SendMessageInput) (delay int, err error) {
 			delay = d
 		}
 	}
+	group, dedup := in.MessageGroupId, in.MessageDeduplicationId
+	if q.st.fifo && group == nil {
+		return 0, errMissingGroup(false)
+	}
+	// A standard queue takes a MessageGroupId too (fair queues), and checks it
+	// the same way.
+	if group != nil && !validFIFOToken(*group) {
+		return 0, errInvalidParam("Value %s for parameter MessageGroupId is invalid. Reason: MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length.", *group)
+	}
 	if q.st.fifo {
-		if in.MessageGroupId == "" {
-			return 0, NewError("MissingParameter", "The request must contain the parameter MessageGroupId.")
+		if dedup == nil && !q.st.contentDedup {
+			return 0, errMissingDedup()
 		}
-		if !validFIFOToken(in.MessageGroupId) {
-			return 0, errInvalidParam("Value %s for parameter MessageGroupId is invalid. Reason: MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length.", in.MessageGroupId)
+		if dedup != nil && !validFIFOToken(*dedup) {
+			return 0, errInvalidParam("Value %s for parameter MessageDeduplicationId is invalid. Reason: MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 in length.", *dedup)
 		}
-		if in.MessageDeduplicationId == "" && !q.st.contentDedup {
-			return 0, errInvalidParam("The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
-		}
-		if in.MessageDeduplicationId != "" && !validFIFOToken(in.MessageDeduplicationId) {
-			return 0, errInvalidParam("Value %s for parameter MessageDeduplicationId is invalid. Reason: MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 in length.", in.MessageDeduplicationId)
-		}
-	} else if in.MessageDeduplicationId != "" {
-		return 0, errInvalidParam("Value %s for parameter MessageDeduplicationId is invalid. Reason: The request includes a parameter that is not valid for this queue type.", in.MessageDeduplicationId)
+	} else if dedup != nil {
+		return 0, errInvalidParam("Value %s for parameter MessageDeduplicationId is invalid. Reason: The request includes a parameter that is not valid for this queue type.", *dedup)
 	}
 	return delay, nil
+}
+
+// errMissingGroup is a FIFO message without MessageGroupId: MissingParameter for
+// SendMessage, but InvalidParameterValue of the whole request for an entry of
+// SendMessageBatch (AWS's recorded answers).
+func errMissingGroup(batch bool) *Error {
+	if batch {
+		return errInvalidParam("The request must contain the parameter MessageGroupId.")
+	}
+	return NewError("MissingParameter", "The request must contain the parameter MessageGroupId.")
+}
+
+func errMissingDedup() *Error {
+	return errInvalidParam("The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+}
+
+// CheckSendBatch applies the rules that fail a whole SendMessageBatch rather than
+// one entry: on a FIFO queue every entry needs its MessageGroupId and, unless the
+// queue deduplicates by content, its MessageDeduplicationId.
+func (s *Service) CheckSendBatch(queueName string, entries []*SendMessageInput) error {
+	q, err := s.queue(queueName)
+	if err != nil {
+		return err
+	}
+	if !q.st.fifo {
+		return nil
+	}
+	for _, in := range entries {
+		if in.MessageGroupId == nil {
+			return errMissingGroup(true)
+		}
+		if in.MessageDeduplicationId == nil && !q.st.contentDedup {
+			return errMissingDedup()
+		}
+	}
+	return nil
 }
 
 // validFIFOToken: 1–128 of alphanumerics and punctuation (!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~).
@@ -218,9 +266,15 @@ func (s *Service) SendMessage(ctx context.Context, in *SendMessageInput) (*SendM
 	if m.Sender == "" {
 		m.Sender = s.cfg.AccountID
 	}
+	if in.MessageGroupId != nil {
+		// A standard queue's message keeps its group too, and answers it (fair
+		// queues).
+		m.Group = *in.MessageGroupId
+	}
 	if q.st.fifo {
-		m.Group = in.MessageGroupId
-		m.Dedup = in.MessageDeduplicationId
+		if in.MessageDeduplicationId != nil {
+			m.Dedup = *in.MessageDeduplicationId
+		}
 		if m.Dedup == "" {
 			sum := sha256.Sum256([]byte(in.Body))
 			m.Dedup = hex.EncodeToString(sum[:])
@@ -453,8 +507,10 @@ func (s *Service) deliver(ctx context.Context, q *queue, jm jetstream.Msg, vis i
 	if v, ok := meta.Sys["AWSTraceHeader"]; ok && v.StringValue != nil {
 		add("AWSTraceHeader", *v.StringValue)
 	}
-	if q.st.fifo {
+	if meta.Group != "" {
 		add("MessageGroupId", meta.Group)
+	}
+	if q.st.fifo {
 		add("MessageDeduplicationId", meta.Dedup)
 		add("SequenceNumber", sequenceNumber(md.Sequence.Stream))
 	}
@@ -557,6 +613,33 @@ func (s *Service) handleFor(queueName, handle string) (*queue, string, error) {
 	return q, subj, nil
 }
 
+// messageGone says whether the message of a delivery's ack subject
+// ($JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…, the form handleFor
+// accepts) has left the queue's stream: deleted, or moved to a dead-letter queue.
+func (s *Service) messageGone(ctx context.Context, q *queue, ackSubject string) (bool, error) {
+	tokens := strings.Split(ackSubject, ".")
+	if len(tokens) < 6 {
+		return false, nil
+	}
+	seq, err := strconv.ParseUint(tokens[5], 10, 64)
+	if err != nil {
+		return false, nil
+	}
+	h, err := s.handlesOf(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	gctx, cancel := context.WithTimeout(ctx, ackTimeout)
+	defer cancel()
+	if _, err := h.stream.GetMsg(gctx, seq); err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return true, nil
+		}
+		return false, fmt.Errorf("sqs: look up message: %w", err)
+	}
+	return false, nil
+}
+
 // DeleteMessage deletes the message a receipt handle names. Deleting one that is
 // already gone succeeds, as on SQS.
 func (s *Service) DeleteMessage(ctx context.Context, queueName, receiptHandle string) error {
@@ -576,9 +659,16 @@ func (s *Service) ChangeMessageVisibility(ctx context.Context, queueName, receip
 	if seconds < 0 || seconds > MaxVisibilityTimeout {
 		return errInvalidParam("Value %d for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200, if provided.", seconds)
 	}
-	_, subj, err := s.handleFor(queueName, receiptHandle)
+	q, subj, err := s.handleFor(queueName, receiptHandle)
 	if err != nil {
 		return err
+	}
+	// JetStream ignores a NAK of a message no longer there; SQS refuses to change
+	// the visibility of a deleted message.
+	if gone, err := s.messageGone(ctx, q, subj); err != nil {
+		return err
+	} else if gone {
+		return errInvalidParam("Value %s for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.", receiptHandle)
 	}
 	body := []byte("-NAK")
 	if seconds > 0 {

@@ -87,6 +87,13 @@ func TestSendReceiveDelete(t *testing.T) {
 	if err := s.DeleteMessage(ctx, "q1", ms[0].ReceiptHandle+"x"); AsError(err).Code != "ReceiptHandleIsInvalid" {
 		t.Fatalf("forged handle: %v", err)
 	}
+	// Deleting again succeeds; changing a deleted message's visibility does not.
+	if err := s.DeleteMessage(ctx, "q1", ms[0].ReceiptHandle); err != nil {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := s.ChangeMessageVisibility(ctx, "q1", ms[0].ReceiptHandle, 5); AsError(err).Code != "InvalidParameterValueException" {
+		t.Fatalf("visibility of a deleted message: %v", err)
+	}
 	a, _ = s.GetQueueAttributes(ctx, "q1", []string{"All"})
 	if a[AttrApproximateNumberOfMessagesNotVisible] != "0" {
 		t.Fatalf("attrs after delete %v", a)
@@ -171,18 +178,18 @@ func TestFIFO(t *testing.T) {
 	if err := s.CreateQueue(ctx, "f.fifo", map[string]string{AttrFifoQueue: "true"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SendMessage(ctx, &SendMessageInput{QueueName: "f.fifo", Body: "x"}); AsError(err).Code != "MissingParameter" {
+	if _, err := s.SendMessage(ctx, &SendMessageInput{QueueName: "f.fifo", Body: "x"}); AsError(err).Code != "MissingRequiredParameterException" {
 		t.Fatalf("no group: %v", err)
 	}
 	var ids []string
 	for i := range 3 {
-		out, err := s.SendMessage(ctx, &SendMessageInput{QueueName: "f.fifo", Body: fmt.Sprint(i), MessageGroupId: "g", MessageDeduplicationId: fmt.Sprint("d", i)})
+		out, err := s.SendMessage(ctx, &SendMessageInput{QueueName: "f.fifo", Body: fmt.Sprint(i), MessageGroupId: str("g"), MessageDeduplicationId: str(fmt.Sprint("d", i))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, out.MessageId)
 	}
-	dup, err := s.SendMessage(ctx, &SendMessageInput{QueueName: "f.fifo", Body: "0 again", MessageGroupId: "g", MessageDeduplicationId: "d0"})
+	dup, err := s.SendMessage(ctx, &SendMessageInput{QueueName: "f.fifo", Body: "0 again", MessageGroupId: str("g"), MessageDeduplicationId: str("d0")})
 	if err != nil || dup.MessageId != ids[0] {
 		t.Fatalf("dedupe: %v %+v", err, dup)
 	}
@@ -257,7 +264,7 @@ func TestCreateQueueIdempotence(t *testing.T) {
 	if err := s.CreateQueue(ctx, "c", map[string]string{AttrVisibilityTimeout: "11"}, nil); AsError(err).Code != "QueueNameExists" {
 		t.Fatalf("different attributes: %v", err)
 	}
-	if err := s.CreateQueue(ctx, "bad name", nil, nil); AsError(err).Code != "InvalidParameterValue" {
+	if err := s.CreateQueue(ctx, "bad name", nil, nil); AsError(err).Code != "InvalidParameterValueException" {
 		t.Fatalf("bad name: %v", err)
 	}
 	if err := s.CreateQueue(ctx, "c2", map[string]string{AttrVisibilityTimeout: "43201"}, nil); AsError(err).Code != "InvalidAttributeValue" {
@@ -269,11 +276,19 @@ func TestCreateQueueIdempotence(t *testing.T) {
 	if err := s.PurgeQueue(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
+	// One purge a minute, as on SQS.
+	if err := s.PurgeQueue(ctx, "c"); AsError(err).QueryCode != "AWS.SimpleQueueService.PurgeQueueInProgress" || AsError(err).Status != 403 {
+		t.Fatalf("second purge: %v", err)
+	}
 	if err := s.DeleteQueue(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
 	if s.QueueExists("c") {
 		t.Fatal("deleted queue exists")
+	}
+	// Its name stays unused for a minute.
+	if err := s.CreateQueue(ctx, "c", nil, nil); AsError(err).Code != "QueueDeletedRecently" {
+		t.Fatalf("re-created at once: %v", err)
 	}
 }
 

@@ -99,6 +99,9 @@ type mirrored struct {
 	q       *queue // nil: deleted (a tombstone, so a late watch update cannot resurrect it)
 	rev     uint64
 	deleted bool
+	// deletedAt is when the queue was deleted (the KV delete marker's time):
+	// its name is not taken again for a minute, as on SQS.
+	deletedAt time.Time
 }
 
 type jsHandles struct {
@@ -114,6 +117,8 @@ type queueRecord struct {
 	Tags       map[string]string `json:"tags,omitempty"`
 	Created    int64             `json:"created"`  // unix seconds
 	Modified   int64             `json:"modified"` // unix seconds
+	// Purged is the last PurgeQueue's time (unix ms): SQS allows one a minute.
+	Purged int64 `json:"purged,omitempty"`
 }
 
 type queue struct {
@@ -231,7 +236,7 @@ func (s *Service) apply(e jetstream.KeyValueEntry) {
 		delete(s.heads, cur.q.rec.ID)
 	}
 	if e.Operation() != jetstream.KeyValuePut {
-		s.queues[name] = &mirrored{rev: e.Revision(), deleted: true}
+		s.queues[name] = &mirrored{rev: e.Revision(), deleted: true, deletedAt: e.Created()}
 		return
 	}
 	var rec queueRecord
@@ -418,7 +423,19 @@ func (s *Service) forget(name string, rev uint64) {
 	if cur, ok := s.queues[name]; ok && cur.rev >= rev {
 		return
 	}
-	s.queues[name] = &mirrored{rev: rev, deleted: true}
+	s.queues[name] = &mirrored{rev: rev, deleted: true, deletedAt: s.now()}
+}
+
+// recreateDelay is how long SQS keeps a deleted queue's name from a new queue.
+const recreateDelay = 60 * time.Second
+
+// deletedRecently says whether a queue of the name was deleted less than
+// recreateDelay ago.
+func (s *Service) deletedRecently(name string) bool {
+	s.mu.RLock()
+	m := s.queues[name]
+	s.mu.RUnlock()
+	return m != nil && m.q == nil && !m.deletedAt.IsZero() && s.now().Sub(m.deletedAt) < recreateDelay
 }
 
 func (s *Service) dlqExists(arn string) (bool, bool) {
@@ -448,6 +465,9 @@ func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[
 	}
 	if q := s.lookup(name); q != nil {
 		return sameAttributes(q, given)
+	}
+	if s.deletedRecently(name) {
+		return NewError("QueueDeletedRecently", "You must wait 60 seconds after deleting a queue before you can create another with the same name.")
 	}
 	full := defaultAttributes(fifo)
 	for k, v := range given {
@@ -529,8 +549,15 @@ func isWrongRevision(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-// update changes a queue's record with a compare-and-set, retried on conflict.
+// update changes a queue's record with a compare-and-set, retried on conflict,
+// and stamps it as modified.
 func (s *Service) update(ctx context.Context, name string, change func(rec *queueRecord) error) (*queue, error) {
+	return s.updateRecord(ctx, name, true, change)
+}
+
+// updateRecord is update; touch says whether the change is a modification of the
+// queue (LastModifiedTimestamp) or only of Hearth's bookkeeping.
+func (s *Service) updateRecord(ctx context.Context, name string, touch bool, change func(rec *queueRecord) error) (*queue, error) {
 	for range 10 {
 		q, err := s.queue(name)
 		if err != nil {
@@ -542,7 +569,9 @@ func (s *Service) update(ctx context.Context, name string, change func(rec *queu
 		if err := change(&rec); err != nil {
 			return nil, err
 		}
-		rec.Modified = s.now().Unix()
+		if touch {
+			rec.Modified = s.now().Unix()
+		}
 		b, _ := json.Marshal(rec)
 		rev, err := s.kv.Update(ctx, queueKeyPfx+name, b, q.rev)
 		if isWrongRevision(err) {
@@ -716,9 +745,21 @@ func (s *Service) counts(ctx context.Context, q *queue) (visible, inflight, dela
 	return visible, inflight, delayed, nil
 }
 
+// purgeInterval is how often SQS lets a queue be purged.
+const purgeInterval = 60 * time.Second
+
 // PurgeQueue deletes every message of the queue, delayed and in-flight ones too.
+// One purge a minute, as on SQS: the time of the last one is in the queue's
+// record, so every node sees it.
 func (s *Service) PurgeQueue(ctx context.Context, name string) error {
-	q, err := s.queue(name)
+	now := s.now()
+	q, err := s.updateRecord(ctx, name, false, func(rec *queueRecord) error {
+		if rec.Purged != 0 && now.Sub(time.UnixMilli(rec.Purged)) < purgeInterval {
+			return NewError("PurgeQueueInProgress", "Only one PurgeQueue operation on %s is allowed every 60 seconds.", name)
+		}
+		rec.Purged = now.UnixMilli()
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -62,8 +62,8 @@ func TestAttributeChecks(t *testing.T) {
 		{map[string]string{"Bogus": "1"}, false, "InvalidAttributeName"},
 		{map[string]string{AttrQueueArn: "x"}, false, "InvalidAttributeName"},
 		{map[string]string{AttrContentBasedDeduplication: "true"}, false, "InvalidAttributeName"},
-		{map[string]string{AttrRedrivePolicy: `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:x","maxReceiveCount":5}`}, false, "InvalidParameterValue"},
-		{map[string]string{AttrRedrivePolicy: `{"maxReceiveCount":5}`}, false, "InvalidParameterValue"},
+		{map[string]string{AttrRedrivePolicy: `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:x","maxReceiveCount":5}`}, false, "InvalidParameterValueException"},
+		{map[string]string{AttrRedrivePolicy: `{"maxReceiveCount":5}`}, false, "InvalidParameterValueException"},
 		{map[string]string{AttrVisibilityTimeout: "0", AttrMessageRetentionPeriod: "1209600"}, false, ""},
 		{map[string]string{AttrFifoQueue: "true", AttrContentBasedDeduplication: "TRUE"}, true, ""},
 	} {

@@ -58,8 +58,8 @@ type input struct {
 	DelaySeconds                *flexInt                             `json:"DelaySeconds"`
 	MessageAttributes           map[string]sqs.MessageAttributeValue `json:"MessageAttributes"`
 	MessageSystemAttributes     map[string]sqs.MessageAttributeValue `json:"MessageSystemAttributes"`
-	MessageGroupId              string                               `json:"MessageGroupId"`
-	MessageDeduplicationId      string                               `json:"MessageDeduplicationId"`
+	MessageGroupId              *string                              `json:"MessageGroupId"`
+	MessageDeduplicationId      *string                              `json:"MessageDeduplicationId"`
 	MaxNumberOfMessages         *flexInt                             `json:"MaxNumberOfMessages"`
 	VisibilityTimeout           *flexInt                             `json:"VisibilityTimeout"`
 	WaitTimeSeconds             *flexInt                             `json:"WaitTimeSeconds"`
@@ -75,8 +75,8 @@ type entry struct {
 	DelaySeconds            *flexInt                             `json:"DelaySeconds"`
 	MessageAttributes       map[string]sqs.MessageAttributeValue `json:"MessageAttributes"`
 	MessageSystemAttributes map[string]sqs.MessageAttributeValue `json:"MessageSystemAttributes"`
-	MessageGroupId          string                               `json:"MessageGroupId"`
-	MessageDeduplicationId  string                               `json:"MessageDeduplicationId"`
+	MessageGroupId          *string                              `json:"MessageGroupId"`
+	MessageDeduplicationId  *string                              `json:"MessageDeduplicationId"`
 	ReceiptHandle           *string                              `json:"ReceiptHandle"`
 	VisibilityTimeout       *flexInt                             `json:"VisibilityTimeout"`
 }
@@ -116,6 +116,10 @@ var operations = map[string]opFunc{
 	"ListDeadLetterSourceQueues":   listDeadLetterSourceQueues,
 }
 
+// queueless are the operations of no queue, which a queue's URL does not serve in
+// the query protocol (GetQueueUrl it does).
+var queueless = map[string]bool{"CreateQueue": true, "ListQueues": true}
+
 // unsupported are SQS operations Hearth does not serve yet: answered as such, not
 // as unknown actions.
 var unsupported = map[string]bool{
@@ -141,7 +145,7 @@ func (h *Handler) queueOf(c *call, in *input) (string, error) {
 	case in.QueueUrl != "":
 		u, err := url.Parse(in.QueueUrl)
 		if err != nil {
-			return "", sqs.NewError("QueueDoesNotExist", "The specified queue does not exist.")
+			return "", sqs.QueueDoesNotExist()
 		}
 		path = u.Path
 	case c.proto == protoQuery && c.path != "/" && c.path != "":
@@ -151,7 +155,7 @@ func (h *Handler) queueOf(c *call, in *input) (string, error) {
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if len(parts) != 2 || parts[0] != h.q.AccountID() || !h.q.QueueExists(parts[1]) {
-		return "", sqs.NewError("QueueDoesNotExist", "The specified queue does not exist.")
+		return "", sqs.QueueDoesNotExist()
 	}
 	return parts[1], nil
 }
@@ -183,7 +187,7 @@ func getQueueURL(ctx context.Context, h *Handler, c *call, in *input) (any, erro
 		return nil, missing("QueueName")
 	}
 	if (in.QueueOwnerAWSAccountId != "" && in.QueueOwnerAWSAccountId != h.q.AccountID()) || !h.q.QueueExists(in.QueueName) {
-		return nil, sqs.NewError("QueueDoesNotExist", "The specified queue does not exist.")
+		return nil, sqs.QueueDoesNotExist()
 	}
 	return &queueURLOutput{QueueUrl: h.queueURL(c, in.QueueName)}, nil
 }
@@ -285,7 +289,20 @@ type sendOutput struct {
 	SequenceNumber               string `json:"SequenceNumber,omitempty"`
 }
 
-func (h *Handler) send(ctx context.Context, c *call, queue string, e *entry) (*sendOutput, error) {
+// sendInput is the engine's input of one message, an entry of a batch or not.
+func (h *Handler) sendInput(c *call, queue string, e *entry, batch bool) *sqs.SendMessageInput {
+	in := &sqs.SendMessageInput{
+		QueueName: queue, MessageAttributes: e.MessageAttributes, MessageSystemAttributes: e.MessageSystemAttributes,
+		MessageGroupId: e.MessageGroupId, MessageDeduplicationId: e.MessageDeduplicationId, SenderId: c.sender, Batch: batch,
+	}
+	if e.MessageBody != nil {
+		in.Body = *e.MessageBody
+	}
+	return in
+}
+
+// send stores one message; batch marks an entry of SendMessageBatch.
+func (h *Handler) send(ctx context.Context, c *call, queue string, e *entry, batch bool) (*sendOutput, error) {
 	if e.MessageBody == nil {
 		return nil, missing("MessageBody")
 	}
@@ -302,11 +319,9 @@ func (h *Handler) send(ctx context.Context, c *call, queue string, e *entry) (*s
 		trace := c.trace
 		sys["AWSTraceHeader"] = sqs.MessageAttributeValue{DataType: "String", StringValue: &trace}
 	}
-	out, err := h.q.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueName: queue, Body: *e.MessageBody, DelaySeconds: delay,
-		MessageAttributes: e.MessageAttributes, MessageSystemAttributes: sys,
-		MessageGroupId: e.MessageGroupId, MessageDeduplicationId: e.MessageDeduplicationId, SenderId: c.sender,
-	})
+	in := h.sendInput(c, queue, e, batch)
+	in.DelaySeconds, in.MessageSystemAttributes = delay, sys
+	out, err := h.q.SendMessage(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +341,7 @@ func sendMessage(ctx context.Context, h *Handler, c *call, in *input) (any, erro
 		return nil, err
 	}
 	return h.send(ctx, c, name, &entry{MessageBody: in.MessageBody, DelaySeconds: in.DelaySeconds, MessageAttributes: in.MessageAttributes,
-		MessageSystemAttributes: in.MessageSystemAttributes, MessageGroupId: in.MessageGroupId, MessageDeduplicationId: in.MessageDeduplicationId})
+		MessageSystemAttributes: in.MessageSystemAttributes, MessageGroupId: in.MessageGroupId, MessageDeduplicationId: in.MessageDeduplicationId}, false)
 }
 
 // batchError is one failed entry of a batch.
@@ -337,9 +352,12 @@ type batchError struct {
 	Message     string `json:"Message"`
 }
 
+// failed is a batch entry's failure. Entries name the query protocol's code in
+// both protocols: AWS's recorded JSON answers carry "InvalidParameterValue" there,
+// not the `__type` InvalidParameterValueException.
 func failed(id string, err error) batchError {
 	e := sqs.AsError(err)
-	return batchError{Id: id, SenderFault: e.Sender, Code: e.Code, Message: e.Message}
+	return batchError{Id: id, SenderFault: e.Sender, Code: e.QueryCode, Message: e.Message}
 }
 
 type sendBatchOutput struct {
@@ -394,12 +412,19 @@ func sendMessageBatch(ctx context.Context, h *Handler, c *call, in *input) (any,
 		}
 	}
 	if total > sqs.MaxMaximumMessageSize {
-		return nil, sqs.NewError("BatchRequestTooLong", "Batch requested results in a too long message. Total message size must not exceed %d bytes.", sqs.MaxMaximumMessageSize)
+		return nil, sqs.NewError("BatchRequestTooLong", "Batch requests cannot be longer than %d bytes. You have sent %d bytes.", sqs.MaxMaximumMessageSize, total)
+	}
+	ins := make([]*sqs.SendMessageInput, len(in.Entries))
+	for i := range in.Entries {
+		ins[i] = h.sendInput(c, name, &in.Entries[i], true)
+	}
+	if err := h.q.CheckSendBatch(name, ins); err != nil {
+		return nil, err
 	}
 	out := &sendBatchOutput{Successful: []*sendOutput{}, Failed: []batchError{}}
 	for i := range in.Entries {
 		e := &in.Entries[i]
-		r, err := h.send(ctx, c, name, e)
+		r, err := h.send(ctx, c, name, e, true)
 		if err != nil {
 			if ae := sqs.AsError(err); ae.Status >= 500 {
 				h.log.Error("sqs batch entry failed", "op", c.op, "err", err)

@@ -388,7 +388,11 @@ func queryError(e *sqs.Error, fault, requestID string) []byte {
 	x.open("Error")
 	x.elem("Type", fault)
 	x.elem("Code", e.QueryCode)
-	x.elem("Message", e.Message)
+	msg := e.Message
+	if e.QueryMessage != "" {
+		msg = e.QueryMessage
+	}
+	x.elem("Message", msg)
 	x.b.WriteString("<Detail/>")
 	x.close("Error")
 	x.elem("RequestId", requestID)

@@ -175,7 +175,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, ok := operations[c.op]
+	if ok && c.proto == protoQuery && queueless[c.op] && c.path != "/" && c.path != "" {
+		// A queue's URL is the endpoint of its own operations only (AWS's
+		// recorded answers).
+		ok = false
+	}
 	if !ok {
+		if c.op == "" && c.proto == protoQuery {
+			// AWS answers a query request without an Action (a plain GET of a
+			// queue's URL) with a bare UnknownOperationException document.
+			w.Header().Set("Content-Type", "text/xml")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><UnknownOperationException/>`))
+			return
+		}
 		if c.op == "" {
 			h.writeError(w, c, sqs.NewError("MissingAction", "The request must contain the parameter Action."))
 			return

@@ -131,7 +131,7 @@ func TestSDKErrors(t *testing.T) {
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidAttributeName" {
 		t.Fatalf("bad attribute: %v", err)
 	}
-	_, err = c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: cq.QueueUrl, MessageBody: aws.String(strings.Repeat("x", 262145))})
+	_, err = c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: cq.QueueUrl, MessageBody: aws.String(strings.Repeat("x", 1048577))})
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterValue" {
 		t.Fatalf("too long: %v", err)
 	}
@@ -194,7 +194,7 @@ func TestQueryProtocol(t *testing.T) {
 		t.Fatalf("receive: %d %s", status, body)
 	}
 	status, body = signedPost(t, srv, "/", url.Values{"Action": {"GetQueueUrl"}, "QueueName": {"missing"}})
-	want := "<Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist.</Message><Detail/></Error><RequestId>"
+	want := "<Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist for this wsdl version.</Message><Detail/></Error><RequestId>"
 	if status != 400 || !strings.Contains(body, "<ErrorResponse") || !strings.Contains(body, want) {
 		t.Fatalf("error: %d %s", status, body)
 	}

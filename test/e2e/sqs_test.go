@@ -77,7 +77,7 @@ func TestSQSQueueLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, want := range map[string]string{"VisibilityTimeout": "45", "DelaySeconds": "0", "MaximumMessageSize": "262144",
+	for k, want := range map[string]string{"VisibilityTimeout": "45", "DelaySeconds": "0", "MaximumMessageSize": "1048576",
 		"MessageRetentionPeriod": "345600", "ReceiveMessageWaitTimeSeconds": "0", "ApproximateNumberOfMessages": "0",
 		"ApproximateNumberOfMessagesNotVisible": "0", "ApproximateNumberOfMessagesDelayed": "0",
 		"QueueArn": "arn:aws:sqs:" + region + ":" + accountID + ":" + prefix + "-0"} {
@@ -465,8 +465,8 @@ func TestSQSErrorsJSON(t *testing.T) {
 	if code := sqsErrorCode(err); code != "InvalidAttributeName" {
 		t.Fatalf("bad attribute name: %v", err)
 	}
-	_, err = c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String(strings.Repeat("x", 262145))})
-	if code := sqsErrorCode(err); code != "InvalidParameterValue" || !strings.Contains(err.Error(), "Message must be shorter than 262144 bytes") {
+	_, err = c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String(strings.Repeat("x", 1048577))})
+	if code := sqsErrorCode(err); code != "InvalidParameterValue" || !strings.Contains(err.Error(), "Message must be shorter than 1048576 bytes") {
 		t.Fatalf("oversized: %v", err)
 	}
 	_, err = c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("nul \x00")})
@@ -520,14 +520,14 @@ func TestSQSErrorsQuery(t *testing.T) {
 		t.Fatalf("receive: %d %s", r.Status, r.Body)
 	}
 	r = s.sqsQuery(t, "/", url.Values{"Action": {"GetQueueUrl"}, "QueueName": {"missing-queue"}})
-	if r.Status != 400 || !strings.Contains(string(r.Body), "<Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist.</Message><Detail/>") {
+	if r.Status != 400 || !strings.Contains(string(r.Body), "<Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist for this wsdl version.</Message><Detail/>") {
 		t.Fatalf("missing queue: %d %s", r.Status, r.Body)
 	}
 	r = s.sqsQuery(t, path, url.Values{"Action": {"SetQueueAttributes"}, "Attribute.1.Name": {"VisibilityTimeout"}, "Attribute.1.Value": {"99999"}})
 	if r.Status != 400 || !strings.Contains(string(r.Body), "<Code>InvalidAttributeValue</Code>") {
 		t.Fatalf("bad attribute: %d %s", r.Status, r.Body)
 	}
-	r = s.sqsQuery(t, path, url.Values{"Action": {"SendMessage"}, "MessageBody": {strings.Repeat("z", 262145)}})
+	r = s.sqsQuery(t, path, url.Values{"Action": {"SendMessage"}, "MessageBody": {strings.Repeat("z", 1048577)}})
 	if r.Status != 400 || !strings.Contains(string(r.Body), "<Code>InvalidParameterValue</Code>") {
 		t.Fatalf("oversized: %d %s", r.Status, r.Body)
 	}
