@@ -81,6 +81,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRequest$$' -fuzztime=$(FUZZTIME) ./internal/sqsapi/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeHandle$$' -fuzztime=$(FUZZTIME) ./internal/sqs/
 	$(GO) test -run='^$$' -fuzz='^FuzzEventMessage$$' -fuzztime=$(FUZZTIME) ./internal/async/
+	$(GO) test -run='^$$' -fuzz='^FuzzPayloadProblem$$' -fuzztime=$(FUZZTIME) ./internal/invoke/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/esm/filter/
+	$(GO) test -run='^$$' -fuzz='^FuzzCheck$$' -fuzztime=$(FUZZTIME) ./internal/session/
 
 test: test-deps build lint unit e2e cli fuzz
 

@@ -68,9 +68,9 @@ if err=$(sqs get-queue-url --queue-name no-such-queue 2>&1); then fail "get-queu
 grep -q "AWS.SimpleQueueService.NonExistentQueue" <<<"$err" || fail "missing queue said: $err"
 if err=$(sqs set-queue-attributes --queue-url "$url" --attributes VisibilityTimeout=99999 2>&1); then fail "a bad attribute was accepted"; fi
 grep -q "InvalidAttributeValue" <<<"$err" || fail "bad attribute said: $err"
-head -c 262145 /dev/zero | tr '\0' x >"$work/big.txt"
+head -c 1048577 /dev/zero | tr '\0' x >"$work/big.txt"
 if err=$(sqs send-message --queue-url "$url" --message-body "file://$work/big.txt" 2>&1); then fail "an oversized message was accepted"; fi
-grep -q "Message must be shorter than 262144 bytes" <<<"$err" || fail "oversized message said: $err"
+grep -q "Message must be shorter than 1048576 bytes" <<<"$err" || fail "oversized message said: $err"
 
 # Hearth's own CLI, through aws-sdk-go-v2's SQS client.
 hq() { "$HEARTH" queue "$@" --endpoint "http://$addr" --data "$work/data"; }
