@@ -241,7 +241,7 @@ func (q *Queue) publishError(fn string, err error) error {
 	case strings.Contains(msg, "maximum bytes exceeded"), strings.Contains(msg, "insufficient resources"):
 		return errdefs.RetryLater("", 5, "The asynchronous event queue is full; retry later.")
 	case strings.Contains(msg, "maximum payload exceeded"), strings.Contains(msg, "message size exceeds"):
-		return errdefs.New(errdefs.ErrRequestTooLarge, "The event is larger than this server's NATS accepts (its max_payload); raise it to at least %d bytes.", 2*MaxPayload)
+		return errdefs.New(errdefs.ErrService, "The event is larger than this server's NATS accepts (its max_payload); raise it to at least %d bytes.", 2*MaxPayload)
 	}
 	return fmt.Errorf("%w: store the event: %v", errdefs.ErrService, err)
 }

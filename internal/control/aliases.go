@@ -88,27 +88,33 @@ var (
 )
 
 // checkAliasName adds the violations of an alias name (the Alias shape) at field.
+// Every constraint the name breaks is reported, the pattern first (as for function
+// names, whose recorded answers list both).
 func checkAliasName(errs *modelErrors, field, name string) {
-	switch {
-	case name == "":
+	if name == "" {
 		errs.add(name, field, "Member must have length greater than or equal to 1")
-	case javaLength(name) > maxAliasName:
-		errs.add(name, field, fmt.Sprintf("Member must have length less than or equal to %d", maxAliasName))
-	case !reAliasChars.MatchString(name) || reDigits.MatchString(name):
+		return
+	}
+	if !reAliasChars.MatchString(name) || reDigits.MatchString(name) {
 		errs.add(name, field, "Member must satisfy regular expression pattern: "+aliasPattern)
+	}
+	if javaLength(name) > maxAliasName {
+		errs.add(name, field, fmt.Sprintf("Member must have length less than or equal to %d", maxAliasName))
 	}
 }
 
 // checkAliasVersion adds the violations of the version an alias points to
 // (VersionWithLatestPublished) at field.
 func checkAliasVersion(errs *modelErrors, field, version string) {
-	switch {
-	case version == "":
+	if version == "" {
 		errs.add(version, field, "Member must have length greater than or equal to 1")
-	case len(version) > maxAliasVersion:
-		errs.add(version, field, fmt.Sprintf("Member must have length less than or equal to %d", maxAliasVersion))
-	case !reAliasVersion.MatchString(version):
+		return
+	}
+	if !reAliasVersion.MatchString(version) {
 		errs.add(version, field, "Member must satisfy regular expression pattern: "+aliasVersionPattern)
+	}
+	if len(version) > maxAliasVersion {
+		errs.add(version, field, fmt.Sprintf("Member must have length less than or equal to %d", maxAliasVersion))
 	}
 }
 
@@ -136,7 +142,9 @@ func checkRoutingWeights(errs *modelErrors, rc *AliasRoutingConfiguration) {
 	}
 }
 
-// javaMap renders weights as Java's AbstractMap.toString does, keys in order.
+// javaMap renders weights as Java's AbstractMap.toString does ({2=0.5}). With more
+// than one key Java's HashMap order is not sorted order, but AWS takes at most one
+// additional version, so only an over-long map (already an error) has two.
 func javaMap(w map[string]float64) string {
 	keys := make([]string, 0, len(w))
 	for k := range w {

@@ -43,8 +43,6 @@ func (s *Service) ListFunctions(ctx context.Context, functionVersion, marker str
 	return &ListFunctionsOutput{Functions: page, NextMarker: next}, nil
 }
 
-// CheckMaxItems applies the model's bounds on a MaxItems the caller gave (MaxListItems:
-// 1 to 10000).
-func CheckMaxItems(n int) error {
-	return validateRange(n, "maxItems", 1, 10000)
-}
+// MaxListItems is the model's bound on the MaxItems of ListFunctions,
+// ListVersionsByFunction and ListAliases (MaxListItems: 1 to 10000).
+const MaxListItems = 10000

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"regexp"
 	"sort"
 	"strconv"
 
@@ -113,6 +114,25 @@ func provisionedID(rec *functionRecord, qualifier string) string {
 
 func (p provisionedRecord) rev() string { return strconv.Itoa(p.Requested) + "@" + p.LastModified }
 
+// The provisioned-concurrency operations' ?Qualifier= is the model's plain Qualifier
+// shape, not the NumericLatestPublishedOrAliasQualifier of the operations on a
+// version: no ".", so no $LATEST.PUBLISHED.
+const provisionedQualifierPattern = `(|[a-zA-Z0-9$_-]+)`
+
+var reProvisionedQualifier = regexp.MustCompile(`^[a-zA-Z0-9$_-]*$`)
+
+func checkProvisionedQualifier(errs *modelErrors, qualifier string) {
+	if qualifier == "" {
+		return
+	}
+	if !reProvisionedQualifier.MatchString(qualifier) {
+		errs.add(qualifier, "qualifier", "Member must satisfy regular expression pattern: "+provisionedQualifierPattern)
+	}
+	if len(qualifier) > 128 {
+		errs.add(qualifier, "qualifier", "Member must have length less than or equal to 128")
+	}
+}
+
 // provisionedRef resolves the function and qualifier of a provisioned-concurrency
 // call: an alias or a published version, never $LATEST. check adds the violations of
 // the call's other members, reported with the function name's and the qualifier's.
@@ -124,7 +144,7 @@ func (s *Service) provisionedRef(functionName, qualifier string, put bool, check
 	if check != nil {
 		check(&errs)
 	}
-	checkQualifier(&errs, qualifier)
+	checkProvisionedQualifier(&errs, qualifier)
 	if qualifier == "" && ref.Qualifier == "" {
 		// The model requires ?Qualifier=; Hearth also takes it from the name.
 		errs.addNull("qualifier")
@@ -135,7 +155,7 @@ func (s *Service) provisionedRef(functionName, qualifier string, put bool, check
 	if err != nil {
 		return nil, "", nil, err
 	}
-	q, err := resolveQualifier(ref, qualifier)
+	q, err := mergeQualifiers(ref, qualifier)
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -27,11 +27,12 @@ type taggable struct {
 }
 
 // checkTaggable adds a TaggableResource's violations of the model to errs.
+// Every constraint the value breaks is reported, the pattern first (as for names).
 func checkTaggable(errs *modelErrors, resource string) {
-	switch {
-	case !reTaggable.MatchString(resource):
+	if !reTaggable.MatchString(resource) {
 		errs.add(resource, "resource", "Member must satisfy regular expression pattern: "+taggablePattern)
-	case len(resource) > maxTaggableResource:
+	}
+	if len(resource) > maxTaggableResource {
 		errs.add(resource, "resource", "Member must have length less than or equal to 256")
 	}
 }

@@ -431,7 +431,7 @@ func validateTags(tags map[string]string) error {
 	return nil
 }
 
-// refuseUnsupported names the first member Hearth cannot honour yet.
+// refuse names the first member Hearth cannot honour yet.
 func (u *unsupported) refuse() error {
 	set := func(r json.RawMessage) bool {
 		s := strings.TrimSpace(string(r))

@@ -30,7 +30,7 @@ func (s *Server) registerAliases() {
 		return nil, s.ctl.DeleteAlias(ctx, rq.param("FunctionName"), rq.param("Name"))
 	})
 	s.handle("ListAliases", func(ctx context.Context, rq *request) (any, error) {
-		n, err := maxItems(rq.query)
+		n, err := maxItemsOf(rq.query, control.MaxListItems)
 		if err != nil {
 			return nil, err
 		}

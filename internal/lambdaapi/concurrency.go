@@ -59,11 +59,8 @@ func (s *Server) registerProvisioned() {
 		return nil, err
 	})
 	s.handle("ListProvisionedConcurrencyConfigs", func(ctx context.Context, rq *request) (any, error) {
-		n, err := queryInt(rq.query, "MaxItems")
+		n, err := maxItemsOf(rq.query, control.MaxProvisionedListItems)
 		if err != nil {
-			return nil, err
-		}
-		if err := control.CheckProvisionedMaxItems(n, rq.query.Has("MaxItems")); err != nil {
 			return nil, err
 		}
 		out, err := s.ctl.ListProvisionedConcurrencyConfigs(ctx, rq.param("FunctionName"), rq.query.Get("Marker"), n)

@@ -30,14 +30,9 @@ func (s *Server) registerEventInvoke() {
 		return nil, s.ctl.DeleteFunctionEventInvokeConfig(ctx, rq.param("FunctionName"), rq.query.Get("Qualifier"))
 	})
 	s.handle("ListFunctionEventInvokeConfigs", func(ctx context.Context, rq *request) (any, error) {
-		n, err := queryInt(rq.query, "MaxItems")
+		n, err := maxItemsOf(rq.query, control.MaxEventInvokeListItems)
 		if err != nil {
 			return nil, err
-		}
-		if rq.query.Has("MaxItems") {
-			if err := checkMaxItems(n, control.MaxEventInvokeListItems); err != nil {
-				return nil, err
-			}
 		}
 		return s.ctl.ListFunctionEventInvokeConfigs(ctx, rq.param("FunctionName"), rq.query.Get("Marker"), n)
 	})

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +41,7 @@ func (s *Server) registerFunctions() {
 		return s.ctl.GetFunctionConfiguration(ctx, rq.param("FunctionName"), rq.query.Get("Qualifier"))
 	})
 	s.handle("ListFunctions", func(ctx context.Context, rq *request) (any, error) {
-		n, err := listMaxItems(rq.query)
+		n, err := maxItemsOf(rq.query, control.MaxListItems)
 		if err != nil {
 			return nil, err
 		}
@@ -71,21 +70,6 @@ func (s *Server) registerFunctions() {
 	s.handle("DeleteFunction", func(ctx context.Context, rq *request) (any, error) {
 		return nil, s.ctl.DeleteFunction(ctx, rq.param("FunctionName"), rq.query.Get("Qualifier"))
 	})
-}
-
-// listMaxItems reads the MaxItems of ListFunctions and ListVersionsByFunction, checked
-// against the model's bounds (control words the violation as AWS does).
-func listMaxItems(q url.Values) (int, error) {
-	n, err := queryInt(q, "MaxItems")
-	if err != nil {
-		return 0, err
-	}
-	if q.Has("MaxItems") {
-		if err := control.CheckMaxItems(n); err != nil {
-			return 0, err
-		}
-	}
-	return n, nil
 }
 
 // decodeWithBlob decodes a request that carries a ZipFile, taking the zip out of the

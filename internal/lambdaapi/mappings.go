@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/hearthfn/hearth/internal/control"
-	"github.com/hearthfn/hearth/internal/errdefs"
 )
 
 // registerMappings serves event source mappings; the pollers (internal/esm) notice
@@ -31,27 +30,10 @@ func (s *Server) registerMappings() {
 		return s.ctl.DeleteEventSourceMapping(ctx, rq.param("UUID"))
 	})
 	s.handle("ListEventSourceMappings", func(ctx context.Context, rq *request) (any, error) {
-		n, err := queryInt(rq.query, "MaxItems")
+		n, err := maxItemsOf(rq.query, control.MaxMappingListItems)
 		if err != nil {
 			return nil, err
 		}
-		if rq.query.Has("MaxItems") {
-			if err := checkMaxItems(n, control.MaxMappingListItems); err != nil {
-				return nil, err
-			}
-		}
 		return s.ctl.ListEventSourceMappings(ctx, rq.query.Get("EventSourceArn"), rq.query.Get("FunctionName"), rq.query.Get("Marker"), n)
 	})
-}
-
-// checkMaxItems applies the model's bounds of a MaxItems, in AWS's words for each.
-func checkMaxItems(n, max int) error {
-	const msg = "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value %s than or equal to %d"
-	switch {
-	case n < 1:
-		return errdefs.New(errdefs.ErrValidation, msg, n, "greater", 1)
-	case n > max:
-		return errdefs.New(errdefs.ErrValidation, msg, n, "less", max)
-	}
-	return nil
 }

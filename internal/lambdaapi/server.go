@@ -373,19 +373,19 @@ func queryInt(q url.Values, name string) (int, error) {
 	return n, nil
 }
 
-// maxItems reads and checks MaxItems.
-func maxItems(q url.Values) (int, error) {
+// maxItemsOf reads a list operation's MaxItems and checks it against the model's
+// bounds for that operation (1 to max), in the words AWS uses for a range.
+func maxItemsOf(q url.Values, max int) (int, error) {
 	n, err := queryInt(q, "MaxItems")
-	if err != nil {
-		return 0, err
+	if err != nil || !q.Has("MaxItems") {
+		return n, err
 	}
-	if q.Has("MaxItems") {
-		if n < 1 {
-			return 0, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1", n)
-		}
-		if err := control.CheckMaxItems(n); err != nil {
-			return 0, errdefs.New(errdefs.ErrValidation, "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 10000", n)
-		}
+	const msg = "1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value %s than or equal to %d"
+	switch {
+	case n < 1:
+		return 0, errdefs.New(errdefs.ErrValidation, msg, n, "greater", 1)
+	case n > max:
+		return 0, errdefs.New(errdefs.ErrValidation, msg, n, "less", max)
 	}
 	return n, nil
 }

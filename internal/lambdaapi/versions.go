@@ -16,7 +16,7 @@ func (s *Server) registerVersions() {
 		return s.ctl.PublishVersion(ctx, &in)
 	})
 	s.handle("ListVersionsByFunction", func(ctx context.Context, rq *request) (any, error) {
-		n, err := listMaxItems(rq.query)
+		n, err := maxItemsOf(rq.query, control.MaxListItems)
 		if err != nil {
 			return nil, err
 		}

@@ -750,24 +750,35 @@ const purgeInterval = 60 * time.Second
 
 // PurgeQueue deletes every message of the queue, delayed and in-flight ones too.
 // One purge a minute, as on SQS: the time of the last one is in the queue's
-// record, so every node sees it.
+// record, so every node sees it. The time is claimed before the purge (two racing
+// purges: one runs) and given back if the purge fails, so a failure does not lock
+// the caller's retry out for a minute.
 func (s *Service) PurgeQueue(ctx context.Context, name string) error {
 	now := s.now()
+	var previous int64
 	q, err := s.updateRecord(ctx, name, false, func(rec *queueRecord) error {
 		if rec.Purged != 0 && now.Sub(time.UnixMilli(rec.Purged)) < purgeInterval {
 			return NewError("PurgeQueueInProgress", "Only one PurgeQueue operation on %s is allowed every 60 seconds.", name)
 		}
-		rec.Purged = now.UnixMilli()
+		previous, rec.Purged = rec.Purged, now.UnixMilli()
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	h, err := s.handlesOf(ctx, q)
-	if err != nil {
-		return err
+	if err == nil {
+		err = h.stream.Purge(ctx)
 	}
-	return h.stream.Purge(ctx)
+	if err != nil {
+		_, _ = s.updateRecord(ctx, name, false, func(rec *queueRecord) error {
+			if rec.Purged == now.UnixMilli() {
+				rec.Purged = previous
+			}
+			return nil
+		})
+	}
+	return err
 }
 
 // Tags.
