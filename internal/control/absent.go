@@ -36,7 +36,12 @@ func (s *Service) GetFunctionCodeSigningConfig(ctx context.Context, functionName
 // A function URL's qualifier is an alias: never $LATEST, never a version number.
 const urlQualifierPattern = `((?!^\d+$)^[0-9a-zA-Z-_]+$)`
 
-var reURLQualifier = regexp.MustCompile(`^[0-9a-zA-Z_-]+$`)
+var (
+	reURLQualifier = regexp.MustCompile(`^[0-9a-zA-Z_-]+$`)
+	urlQualifier   = qualifierShape{urlQualifierPattern, func(q string) bool {
+		return reURLQualifier.MatchString(q) && !reDigits.MatchString(q)
+	}}
+)
 
 // errNoResource is AWS's answer for a URL config or policy that does not exist, and
 // also (for these operations) for a function that does not.
@@ -50,14 +55,7 @@ func errNoResource() error {
 func (s *Service) FunctionURLConfigAbsent(ctx context.Context, functionName, qualifier string) error {
 	var errs modelErrors
 	ref, err := s.parseRef(shapeFunctionName, "functionName", functionName, &errs)
-	if qualifier != "" {
-		if !reURLQualifier.MatchString(qualifier) || reDigits.MatchString(qualifier) {
-			errs.add(qualifier, "qualifier", "Member must satisfy regular expression pattern: "+urlQualifierPattern)
-		}
-		if len(qualifier) > 128 {
-			errs.add(qualifier, "qualifier", "Member must have length less than or equal to 128")
-		}
-	}
+	urlQualifier.check(&errs, qualifier)
 	if err := errs.err(); err != nil {
 		return err
 	}

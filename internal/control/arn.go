@@ -141,18 +141,31 @@ func trimColon(s string) string {
 	return s[:len(s)-1]
 }
 
-// checkQualifier adds the model's violations of a ?Qualifier= to errs ("" is absent).
-func checkQualifier(errs *modelErrors, qualifier string) {
+// qualifierShape is one of the model's shapes for a ?Qualifier= (all at most 128
+// long); AWS quotes the pattern of the operation's shape.
+type qualifierShape struct {
+	pattern string
+	valid   func(string) bool
+}
+
+// versionQualifier is the operations on a version's NumericLatestPublishedOrAliasQualifier.
+var versionQualifier = qualifierShape{qualifierPattern, reQualifierParam.MatchString}
+
+// check adds the violations of a ?Qualifier= to errs ("" is absent).
+func (sh qualifierShape) check(errs *modelErrors, qualifier string) {
 	if qualifier == "" {
 		return
 	}
-	if !reQualifierParam.MatchString(qualifier) {
-		errs.add(qualifier, "qualifier", "Member must satisfy regular expression pattern: "+qualifierPattern)
+	if !sh.valid(qualifier) {
+		errs.add(qualifier, "qualifier", "Member must satisfy regular expression pattern: "+sh.pattern)
 	}
 	if len(qualifier) > 128 {
 		errs.add(qualifier, "qualifier", "Member must have length less than or equal to 128")
 	}
 }
+
+// checkQualifier adds the violations of an operation on a version's ?Qualifier=.
+func checkQualifier(errs *modelErrors, qualifier string) { versionQualifier.check(errs, qualifier) }
 
 // parseQualified parses the function identifier and ?Qualifier= of an operation on a
 // version (GetFunction, GetFunctionConfiguration, DeleteFunction): the model's

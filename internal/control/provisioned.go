@@ -119,19 +119,7 @@ func (p provisionedRecord) rev() string { return strconv.Itoa(p.Requested) + "@"
 // version: no ".", so no $LATEST.PUBLISHED.
 const provisionedQualifierPattern = `(|[a-zA-Z0-9$_-]+)`
 
-var reProvisionedQualifier = regexp.MustCompile(`^[a-zA-Z0-9$_-]*$`)
-
-func checkProvisionedQualifier(errs *modelErrors, qualifier string) {
-	if qualifier == "" {
-		return
-	}
-	if !reProvisionedQualifier.MatchString(qualifier) {
-		errs.add(qualifier, "qualifier", "Member must satisfy regular expression pattern: "+provisionedQualifierPattern)
-	}
-	if len(qualifier) > 128 {
-		errs.add(qualifier, "qualifier", "Member must have length less than or equal to 128")
-	}
-}
+var provisionedQualifier = qualifierShape{provisionedQualifierPattern, regexp.MustCompile(`^[a-zA-Z0-9$_-]*$`).MatchString}
 
 // provisionedRef resolves the function and qualifier of a provisioned-concurrency
 // call: an alias or a published version, never $LATEST. check adds the violations of
@@ -144,7 +132,7 @@ func (s *Service) provisionedRef(functionName, qualifier string, put bool, check
 	if check != nil {
 		check(&errs)
 	}
-	checkProvisionedQualifier(&errs, qualifier)
+	provisionedQualifier.check(&errs, qualifier)
 	if qualifier == "" && ref.Qualifier == "" {
 		// The model requires ?Qualifier=; Hearth also takes it from the name.
 		errs.addNull("qualifier")
