@@ -95,17 +95,9 @@ func (s *Service) TagResource(ctx context.Context, resource string, tags map[str
 	if err != nil {
 		return err
 	}
-	if err := tagLimit(tags); err != nil {
-		return err
-	}
+	// The limits apply to the tags the resource would carry, checked where they are
+	// written (validateTags, under compare-and-set).
 	if t.mapping != "" {
-		if current, err := s.mappingTags(t.mapping); err == nil {
-			merged := maps.Clone(current)
-			maps.Copy(merged, tags)
-			if err := tagLimit(merged); err != nil {
-				return err
-			}
-		}
 		return s.changeMappingTags(ctx, t.mapping, func(m map[string]string) map[string]string {
 			maps.Copy(m, tags)
 			return m
@@ -117,9 +109,6 @@ func (s *Service) TagResource(ctx context.Context, resource string, tags map[str
 			merged = map[string]string{}
 		}
 		maps.Copy(merged, tags)
-		if err := tagLimit(merged); err != nil {
-			return err
-		}
 		if err := validateTags(merged); err != nil {
 			return err
 		}

@@ -30,33 +30,33 @@ import (
 	"time"
 )
 
+// conformanceRequest is a request as a case file writes it; one body at most.
+type conformanceRequest struct {
+	Method     string            `json:"method"`
+	Path       string            `json:"path"`
+	Body       json.RawMessage   `json:"body"`       // JSON, placeholders in its strings
+	RawBody    *string           `json:"rawBody"`    // sent as is (malformed JSON, {pad:N})
+	BodyBase64 string            `json:"bodyBase64"` // binary
+	Headers    map[string]string `json:"headers"`
+}
+
 // conformanceCase is one request and the answer AWS gives it.
 type conformanceCase struct {
-	Name          string            `json:"name"`
-	Source        string            `json:"source"`
-	Setup         []conformanceStep `json:"setup"`
-	Method        string            `json:"method"`
-	Path          string            `json:"path"`
-	Body          json.RawMessage   `json:"body"`
-	RawBody       *string           `json:"rawBody"`
-	BodyBase64    string            `json:"bodyBase64"`
-	Headers       map[string]string `json:"headers"`
-	Status        int               `json:"status"`
-	Code          string            `json:"code"`
-	Message       *string           `json:"message"`
-	Deliberate    string            `json:"deliberate"`
-	HearthMessage *string           `json:"hearthMessage"`
+	Name   string            `json:"name"`
+	Source string            `json:"source"`
+	Setup  []conformanceStep `json:"setup"`
+	conformanceRequest
+	Status        int     `json:"status"`
+	Code          string  `json:"code"`
+	Message       *string `json:"message"`
+	Deliberate    string  `json:"deliberate"`
+	HearthMessage *string `json:"hearthMessage"`
 }
 
 // conformanceStep is a request a case needs answered first (2xx), or a shorthand
 // for a common one.
 type conformanceStep struct {
-	Method     string            `json:"method"`
-	Path       string            `json:"path"`
-	Body       json.RawMessage   `json:"body"`
-	RawBody    *string           `json:"rawBody"`
-	BodyBase64 string            `json:"bodyBase64"`
-	Headers    map[string]string `json:"headers"`
+	conformanceRequest
 
 	Create    string                     `json:"create"`  // CreateFunction of a python function
 	With      map[string]json.RawMessage `json:"with"`    // … with these top-level members replaced
@@ -209,23 +209,23 @@ func (run *conformanceRun) expand(s string, vars map[string]string) string {
 var rePad = regexp.MustCompile(`\{pad:(\d+)\}`)
 
 // body is the bytes a request or step sends.
-func (run *conformanceRun) body(t *testing.T, js json.RawMessage, raw *string, b64 string, vars map[string]string) []byte {
+func (run *conformanceRun) body(t *testing.T, rq conformanceRequest, vars map[string]string) []byte {
 	t.Helper()
 	switch {
-	case raw != nil:
+	case rq.RawBody != nil:
 		// {pad:N} is N bytes of "a", for bodies over a limit.
-		return []byte(rePad.ReplaceAllStringFunc(run.expand(*raw, vars), func(m string) string {
+		return []byte(rePad.ReplaceAllStringFunc(run.expand(*rq.RawBody, vars), func(m string) string {
 			n, _ := strconv.Atoi(rePad.FindStringSubmatch(m)[1])
 			return strings.Repeat("a", n)
 		}))
-	case b64 != "":
-		b, err := base64.StdEncoding.DecodeString(b64)
+	case rq.BodyBase64 != "":
+		b, err := base64.StdEncoding.DecodeString(rq.BodyBase64)
 		if err != nil {
 			t.Fatalf("bodyBase64: %v", err)
 		}
 		return b
-	case len(js) > 0:
-		return []byte(run.expand(string(js), vars))
+	case len(rq.Body) > 0:
+		return []byte(run.expand(string(rq.Body), vars))
 	}
 	return nil
 }
@@ -283,7 +283,7 @@ func (run *conformanceRun) setup(t *testing.T, st conformanceStep, vars map[stri
 		return
 	default:
 		method, path = st.Method, st.Path
-		body = run.body(t, st.Body, st.RawBody, st.BodyBase64, vars)
+		body = run.body(t, st.conformanceRequest, vars)
 	}
 	resp := run.send(t, method, path, body, st.Headers, vars)
 	if resp.Status/100 != 2 {
@@ -333,7 +333,7 @@ func (run *conformanceRun) check(t *testing.T, c conformanceCase) {
 	for _, st := range c.Setup {
 		run.setup(t, st, vars)
 	}
-	resp := run.send(t, c.Method, c.Path, run.body(t, c.Body, c.RawBody, c.BodyBase64, vars), c.Headers, vars)
+	resp := run.send(t, c.Method, c.Path, run.body(t, c.conformanceRequest, vars), c.Headers, vars)
 	code := resp.Header.Get("X-Amzn-Errortype")
 	code, _, _ = strings.Cut(code, ":")
 	var doc struct {
