@@ -394,13 +394,6 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 	return errAsync
 }
 
-func storeErrorOrNil(err error) error {
-	if err == nil {
-		return nil
-	}
-	return storeError(err)
-}
-
 // ListAliases lists a function's aliases by name, optionally only those that route to
 // a version.
 func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion, marker string, maxItems int) (*ListAliasesOutput, error) {
